@@ -1,0 +1,5 @@
+"""CLI subcommands of this area (filled in by its owner)."""
+
+
+def add_parsers(sub) -> None:  # noqa: ANN001
+    pass

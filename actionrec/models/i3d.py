@@ -1,0 +1,1 @@
+from actionrec.models.registry import register_model

@@ -1,0 +1,280 @@
+"""Video ResNets: R3D, MC3 and R(2+1)D from one generic network with injected conv "makers".
+
+The layout (module names, parameter shapes) is torchvision's ``torchvision.models.video.resnet``,
+so torchvision checkpoints load with ``strict=True`` and give the same logits.
+
+Input: ``(N, 3, T, H, W)`` float clips, normalised with the model's mean/std
+(``model.meta.preprocess``). Output: ``(N, num_classes)`` logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from actionrec.meta import ModelMeta, Preprocess
+from actionrec.models.registry import register_model
+
+__all__ = [
+    "VideoResNet",
+    "BasicBlock",
+    "Conv3DSimple",
+    "Conv3DNoTemporal",
+    "Conv2Plus1D",
+    "BasicStem",
+    "R2Plus1dStem",
+    "midplanes_2plus1d",
+    "r3d_18",
+    "mc3_18",
+    "r2plus1d_18",
+    "r2plus1d_34",
+]
+
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+def midplanes_2plus1d(n_in: int, n_out: int, t: int = 3, d: int = 3) -> int:
+    """The R(2+1)D paper's mid-channel rule ``M = ⌊t·d²·N_in·N_out / (d²·N_in + t·N_out)⌋``.
+
+    It keeps the (2+1)D pair's parameter count equal to the full ``t×d×d`` convolution's.
+    As in torchvision, both convolutions of a block use the value computed from the
+    block's (inplanes, planes).
+    """
+    return (t * d * d * n_in * n_out) // (d * d * n_in + t * n_out)
+
+
+class Conv3DSimple(nn.Conv3d):
+    """A full 3×3×3 convolution (R3D)."""
+
+    def __init__(self, in_planes: int, out_planes: int, midplanes: int | None = None, stride: int = 1, padding: int = 1):
+        super().__init__(in_planes, out_planes, kernel_size=(3, 3, 3), stride=stride, padding=padding, bias=False)
+
+    @staticmethod
+    def get_downsample_stride(stride: int) -> tuple[int, int, int]:
+        return (stride, stride, stride)
+
+
+class Conv3DNoTemporal(nn.Conv3d):
+    """A 1×3×3 (2D, per frame) convolution (the upper layers of MC3)."""
+
+    def __init__(self, in_planes: int, out_planes: int, midplanes: int | None = None, stride: int = 1, padding: int = 1):
+        super().__init__(
+            in_planes, out_planes, kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, padding, padding), bias=False
+        )
+
+    @staticmethod
+    def get_downsample_stride(stride: int) -> tuple[int, int, int]:
+        return (1, stride, stride)
+
+
+class Conv2Plus1D(nn.Sequential):
+    """A 1×3×3 spatial convolution, BN, ReLU, then a 3×1×1 temporal convolution (R(2+1)D)."""
+
+    def __init__(self, in_planes: int, out_planes: int, midplanes: int, stride: int = 1, padding: int = 1):
+        super().__init__(
+            nn.Conv3d(
+                in_planes, midplanes, kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, padding, padding), bias=False
+            ),
+            nn.BatchNorm3d(midplanes),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(midplanes, out_planes, kernel_size=(3, 1, 1), stride=(stride, 1, 1), padding=(padding, 0, 0), bias=False),
+        )
+
+    @staticmethod
+    def get_downsample_stride(stride: int) -> tuple[int, int, int]:
+        return (stride, stride, stride)
+
+
+ConvMaker = Callable[..., nn.Module]
+
+
+class BasicBlock(nn.Module):
+    """Two convolutions (made by ``conv_builder``) with BN and a residual connection."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        conv_builder: ConvMaker,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        midplanes = midplanes_2plus1d(inplanes, planes)
+        self.conv1 = nn.Sequential(
+            conv_builder(inplanes, planes, midplanes, stride), nn.BatchNorm3d(planes), nn.ReLU(inplace=True)
+        )
+        self.conv2 = nn.Sequential(conv_builder(planes, planes, midplanes), nn.BatchNorm3d(planes))
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.conv2(self.conv1(x))
+        return self.relu(out + residual)
+
+
+class BasicStem(nn.Sequential):
+    """Conv 3×7×7 (stride 1,2,2), BN, ReLU: the R3D/MC3 stem."""
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__(
+            nn.Conv3d(in_channels, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(64),
+            nn.ReLU(inplace=True),
+        )
+
+
+class R2Plus1dStem(nn.Sequential):
+    """Conv 1×7×7 → 45 channels, BN, ReLU, conv 3×1×1 → 64, BN, ReLU: the R(2+1)D stem."""
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__(
+            nn.Conv3d(in_channels, 45, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(45),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(45, 64, kernel_size=(3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(64),
+            nn.ReLU(inplace=True),
+        )
+
+
+class VideoResNet(nn.Module):
+    """A generic video ResNet.
+
+    Args:
+        block: residual block class (:class:`BasicBlock`).
+        conv_makers: one conv maker per stage (:class:`Conv3DSimple`, :class:`Conv3DNoTemporal`,
+            :class:`Conv2Plus1D`).
+        layers: number of blocks per stage, e.g. ``[2, 2, 2, 2]`` (18 layers) or ``[3, 4, 6, 3]`` (34).
+        stem: stem class, called with ``in_channels``.
+        num_classes: size of the final linear layer ``fc``.
+        in_channels: 3 for RGB, 2 for optical flow.
+        dropout: dropout before ``fc`` (0 = none, torchvision's default; GluonCV uses 0.5).
+
+    Shapes: ``(N, C, T, H, W) → (N, num_classes)``; the features before ``fc`` are
+    ``(N, 512)`` after global average pooling of ``(N, 512, T/8, H/16, W/16)``.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock],
+        conv_makers: Sequence[ConvMaker],
+        layers: Sequence[int],
+        stem: Callable[..., nn.Module],
+        num_classes: int = 400,
+        *,
+        in_channels: int = 3,
+        dropout: float = 0.0,
+        zero_init_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self.inplanes = 64
+        self.stem = stem(in_channels)
+        self.layer1 = self._make_layer(block, conv_makers[0], 64, layers[0], stride=1)
+        self.layer2 = self._make_layer(block, conv_makers[1], 128, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, conv_makers[2], 256, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, conv_makers[3], 512, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.conv2[1].weight)
+
+    def _make_layer(self, block: type[BasicBlock], conv_builder: ConvMaker, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            ds_stride = conv_builder.get_downsample_stride(stride)  # type: ignore[attr-defined]
+            downsample = nn.Sequential(
+                nn.Conv3d(self.inplanes, planes * block.expansion, kernel_size=1, stride=ds_stride, bias=False),
+                nn.BatchNorm3d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, conv_builder, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes, conv_builder) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, T, H, W) → (N, 512)`` pooled features."""
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.avgpool(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.features(x)))
+
+
+def _video_resnet(
+    arch: str,
+    conv_makers: Sequence[ConvMaker],
+    layers: Sequence[int],
+    stem: Callable[..., nn.Module],
+    num_classes: int,
+    in_channels: int,
+    **kwargs: Any,
+) -> VideoResNet:
+    model = VideoResNet(BasicBlock, conv_makers, layers, stem, num_classes, in_channels=in_channels, **kwargs)
+    flow = in_channels == 2
+    model.meta = ModelMeta(
+        arch=arch,
+        num_classes=num_classes,
+        modality="flow" if flow else "rgb",
+        preprocess=Preprocess(
+            clip_len=16,
+            frame_stride=1,
+            resize_short=128,
+            crop_size=112,
+            mean=(0.5, 0.5) if flow else KINETICS_MEAN,
+            std=(0.5, 0.5) if flow else KINETICS_STD,
+        ),
+        arch_kwargs={"in_channels": in_channels, **kwargs} if in_channels != 3 or kwargs else {},
+    )
+    return model
+
+
+@register_model
+def r3d_18(*, num_classes: int = 400, in_channels: int = 3, **kwargs: Any) -> VideoResNet:
+    """R3D-18 (Tran et al., 2018): 3×3×3 convolutions throughout. 33.4 M parameters at 400 classes."""
+    return _video_resnet("r3d_18", [Conv3DSimple] * 4, [2, 2, 2, 2], BasicStem, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def mc3_18(*, num_classes: int = 400, in_channels: int = 3, **kwargs: Any) -> VideoResNet:
+    """MC3-18: 3D convolutions in the first stage, 2D (1×3×3) above. 11.7 M parameters at 400 classes."""
+    return _video_resnet(
+        "mc3_18", [Conv3DSimple] + [Conv3DNoTemporal] * 3, [2, 2, 2, 2], BasicStem, num_classes, in_channels, **kwargs
+    )
+
+
+@register_model
+def r2plus1d_18(*, num_classes: int = 400, in_channels: int = 3, **kwargs: Any) -> VideoResNet:
+    """R(2+1)D-18: each 3×3×3 convolution factorised into 1×3×3 and 3×1×1.
+
+    31,505,325 parameters at 400 classes; state dict identical to torchvision's ``r2plus1d_18``.
+    """
+    return _video_resnet("r2plus1d_18", [Conv2Plus1D] * 4, [2, 2, 2, 2], R2Plus1dStem, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def r2plus1d_34(*, num_classes: int = 400, in_channels: int = 3, **kwargs: Any) -> VideoResNet:
+    """R(2+1)D-34 ([3, 4, 6, 3] basic blocks), the GluonCV/mmaction2 model fine-tuned on UCF101."""
+    return _video_resnet("r2plus1d_34", [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem, num_classes, in_channels, **kwargs)
