@@ -124,10 +124,10 @@ class BasicBlock(nn.Module):
 class BasicStem(nn.Sequential):
     """Conv 3×7×7 (stride 1,2,2), BN, ReLU: the R3D/MC3 stem."""
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
         super().__init__(
-            nn.Conv3d(in_channels, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-            nn.BatchNorm3d(64),
+            nn.Conv3d(in_channels, width, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(width),
             nn.ReLU(inplace=True),
         )
 
@@ -135,13 +135,14 @@ class BasicStem(nn.Sequential):
 class R2Plus1dStem(nn.Sequential):
     """Conv 1×7×7 → 45 channels, BN, ReLU, conv 3×1×1 → 64, BN, ReLU: the R(2+1)D stem."""
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
+        mid = 45 * width // 64
         super().__init__(
-            nn.Conv3d(in_channels, 45, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
-            nn.BatchNorm3d(45),
+            nn.Conv3d(in_channels, mid, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(mid),
             nn.ReLU(inplace=True),
-            nn.Conv3d(45, 64, kernel_size=(3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
-            nn.BatchNorm3d(64),
+            nn.Conv3d(mid, width, kernel_size=(3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(width),
             nn.ReLU(inplace=True),
         )
 
@@ -158,6 +159,8 @@ class VideoResNet(nn.Module):
         num_classes: size of the final linear layer ``fc``.
         in_channels: 3 for RGB, 2 for optical flow.
         dropout: dropout before ``fc`` (0 = none, torchvision's default; GluonCV uses 0.5).
+        widths: channels of the four stages (torchvision: 64, 128, 256, 512); smaller widths
+            give small models for CPU experiments.
 
     Shapes: ``(N, C, T, H, W) → (N, num_classes)``; the features before ``fc`` are
     ``(N, 512)`` after global average pooling of ``(N, 512, T/8, H/16, W/16)``.
@@ -174,17 +177,18 @@ class VideoResNet(nn.Module):
         in_channels: int = 3,
         dropout: float = 0.0,
         zero_init_residual: bool = False,
+        widths: Sequence[int] = (64, 128, 256, 512),
     ) -> None:
         super().__init__()
-        self.inplanes = 64
-        self.stem = stem(in_channels)
-        self.layer1 = self._make_layer(block, conv_makers[0], 64, layers[0], stride=1)
-        self.layer2 = self._make_layer(block, conv_makers[1], 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, conv_makers[2], 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, conv_makers[3], 512, layers[3], stride=2)
+        self.inplanes = widths[0]
+        self.stem = stem(in_channels, widths[0])
+        self.layer1 = self._make_layer(block, conv_makers[0], widths[0], layers[0], stride=1)
+        self.layer2 = self._make_layer(block, conv_makers[1], widths[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(block, conv_makers[2], widths[2], layers[2], stride=2)
+        self.layer4 = self._make_layer(block, conv_makers[3], widths[3], layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        self.fc = nn.Linear(widths[3] * block.expansion, num_classes)
 
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
@@ -214,7 +218,7 @@ class VideoResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, T, H, W) → (N, 512)`` pooled features."""
+        """``(N, C, T, H, W) → (N, widths[3])`` pooled features."""
         x = self.stem(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.avgpool(x).flatten(1)
