@@ -78,3 +78,19 @@ def test_googlenet_inflation_gives_2d_features_on_a_static_video():
     t = f.shape[1] // 2
     assert (f[:, t].mean(dim=(1, 2)) - torch.tensor(ref["inception5b_mean"])).abs().max() < 1e-5
     assert (f[:, t, 3, 3] - torch.tensor(ref["inception5b_center"])).abs().max() < 1e-5
+
+
+def test_two_stream_late_fusion():
+    from actionrec.models.two_stream import TwoStream
+
+    torch.manual_seed(0)
+    rgb = actionrec.create_model("i3d", num_classes=4).eval()
+    flow = actionrec.create_model("i3d", in_channels=2, num_classes=4).eval()
+    x_rgb, x_flow = torch.randn(1, 3, 8, 64, 64), torch.randn(1, 2, 8, 64, 64)
+    with torch.no_grad():
+        joint = TwoStream(rgb, flow, weights=(1.0, 1.5))(x_rgb, x_flow)
+        assert torch.allclose(joint, rgb(x_rgb) + 1.5 * flow(x_flow))
+        probs = TwoStream(rgb, flow, mode="softmax")(x_rgb, x_flow)
+        assert torch.allclose(probs.sum(-1), torch.ones(1))
+    with pytest.raises(ValueError, match="different classes"):
+        TwoStream(rgb, actionrec.create_model("i3d", in_channels=2, num_classes=5))
