@@ -1,0 +1,130 @@
+"""``actionrec prep frames``: decode videos to JPEG frame folders (``img_00001.jpg`` …).
+
+Each video ``SRC/<class>/<name>.<ext>`` becomes ``DST/<class>/<name>/`` holding the frames
+(short side resized), ``n_frames`` and ``fps``. The folder appears only when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from actionrec.prep.common import (clear_stale, default_workers, find_files, is_done, parse_shard, publish_dir,
+                                   take_shard, tmp_dir_for)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepReport:
+    """What a preparation run did."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # item → reason
+
+    def summary(self, what: str) -> str:
+        s = f"{what}: {len(self.done)} done, {self.skipped} already done (skipped), {len(self.failed)} failed"
+        if self.failed:
+            s += "; failed: " + ", ".join(f"{k} ({v})" for k, v in list(self.failed.items())[:10])
+        return s
+
+
+def extract_frames(src: Path, final: Path, *, short_side: int | None = 256, quality: int = 95) -> int:
+    """Write the frames of ``src`` into the folder ``final`` atomically; return the frame count."""
+    import cv2
+    import numpy as np
+
+    from actionrec.data.transforms import resize_short
+    from actionrec.data.video import VideoDecodeError, VideoReader
+
+    cv2.setNumThreads(1)
+    clear_stale(final)
+    tmp = tmp_dir_for(final)
+    tmp.mkdir(parents=True)
+    try:
+        reader = VideoReader(src)
+        n = 0
+        try:
+            for img in reader.iter_frames():
+                if short_side:
+                    img = resize_short(img[None], short_side)[0]
+                n += 1
+                ok = cv2.imwrite(str(tmp / f"img_{n:05d}.jpg"), np.ascontiguousarray(img[..., ::-1]),
+                                 [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+                if not ok:
+                    raise OSError(f"cannot write {tmp / f'img_{n:05d}.jpg'}")
+        finally:
+            reader.close()
+        if n == 0:
+            raise VideoDecodeError(src, "no frame decoded")
+        (tmp / "fps").write_text(f"{reader.fps:.6g}\n")
+        (tmp / "n_frames").write_text(f"{n}\n")  # the completion marker
+        publish_dir(tmp, final)
+        return n
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _job(args: tuple) -> tuple[str, int | None, str | None]:
+    rel, src, final, short_side, quality = args
+    try:
+        return rel, extract_frames(Path(src), Path(final), short_side=short_side, quality=quality), None
+    except Exception as e:  # noqa: BLE001 - one bad video must not stop the run
+        return rel, None, str(e)
+
+
+def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 256, quality: int = 95,
+                workers: int | None = None, shard: str | None = None, progress: bool = True) -> PrepReport:
+    """Extract frames of every video under ``src`` into ``dst`` (class subfolders kept)."""
+    from actionrec.data.video import VIDEO_EXTENSIONS
+
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise FileNotFoundError(f"video folder not found: {src}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"--quality must be in 1..100, got {quality}")
+    videos = take_shard(find_files(src, VIDEO_EXTENSIONS), parse_shard(shard))
+    report = PrepReport()
+    jobs = []
+    for rel in videos:
+        final = dst / rel.with_suffix("")
+        if is_done(final, "n_frames"):
+            report.skipped += 1
+        else:
+            jobs.append((str(rel), str(src / rel), str(final), short_side, quality))
+    log.info("frames: %d videos in this shard, %d to do", len(videos), len(jobs))
+    _run(jobs, _job, workers, report, "frames", progress)
+    return report
+
+
+def _run(jobs: list, fn, workers: int | None, report: PrepReport, what: str, progress: bool) -> None:  # noqa: ANN001
+    from tqdm import tqdm
+
+    workers = workers or default_workers()
+    bar = tqdm(total=len(jobs), desc=what, unit="video", disable=not progress or not jobs)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            results = map(fn, jobs)
+            for r in results:
+                _record(report, r, bar)
+        else:
+            with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
+                for r in pool.imap_unordered(fn, jobs):
+                    _record(report, r, bar)
+    finally:
+        bar.close()
+
+
+def _record(report: PrepReport, result: tuple, bar) -> None:  # noqa: ANN001
+    rel, n, err = result
+    if err is None:
+        report.done.append(rel)
+    else:
+        report.failed[rel] = err
+        log.warning("failed: %s: %s", rel, err)
+    bar.update(1)

@@ -1,0 +1,158 @@
+"""`actionrec prep` end to end on real clips: frames → flow → lists, reruns, a killed run, shards."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actionrec.cli import main
+from actionrec.data.flow import dequantize_flow, quantize_flow, to_deepmind_range
+from actionrec.data.frames import FrameFolderReader
+from actionrec.data.video import VideoReader
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def _videos(root: Path) -> Path:
+    """root/vids/{a,b}/...: three real clips, small first."""
+    v = root / "vids"
+    (v / "a").mkdir(parents=True)
+    (v / "b").mkdir()
+    shutil.copy(DATA / "short.mp4", v / "a" / "short.mp4")
+    shutil.copy(DATA / "xvid.avi", v / "b" / "xvid.avi")
+    shutil.copy(DATA / "rot90.mov", v / "b" / "rot90.mov")
+    return v
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Relative path → sha256 of every file under root (hidden temp folders included)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_frames_flow_lists_end_to_end(tmp_path, capsys):
+    vids = _videos(tmp_path)
+    fr, fl, li = tmp_path / "frames", tmp_path / "flow", tmp_path / "lists"
+    assert main(["prep", "frames", str(vids), str(fr), "--short-side", "48", "--workers", "2", "--no-progress"]) == 0
+    assert "3 done" in capsys.readouterr().out
+    assert (fr / "b" / "xvid" / "n_frames").read_text().strip() == "164"
+    assert (fr / "a" / "short" / "fps").read_text().strip() == "30"
+    r = FrameFolderReader(fr / "b" / "rot90")
+    assert len(r) == 3 and r.get_frames([0]).shape == (1, 85, 48, 3)  # rotated to portrait, short side 48
+    first = r.get_frames([0])[0].astype(int)
+    ref = VideoReader(vids / "b" / "rot90.mov").get_frames([0])
+    from actionrec.data.transforms import resize_short
+    assert np.abs(first - resize_short(ref, 48)[0].astype(int)).mean() < 4
+
+    assert main(["prep", "flow", str(fr), str(fl), "--tvl1-scales", "1", "--tvl1-warps", "1", "--short-side", "24",
+                 "--workers", "2", "--no-progress"]) == 0
+    assert "3 done" in capsys.readouterr().out
+    assert (fl / "a" / "short" / "n_flow").read_text().strip() == "31"
+    flow = FrameFolderReader(fl / "a" / "short", modality="flow")
+    assert len(flow) == 31 and flow.get_frames([0, 30]).shape == (2, 24, 32, 2)
+
+    assert main(["prep", "lists", "folder", str(vids), str(li), "--frames", str(fr), "--json", "--val-fraction", "0.5"]) == 0
+    capsys.readouterr()
+    train = (li / "folder_train_rawframes.txt").read_text().splitlines()
+    val = (li / "folder_val_rawframes.txt").read_text().splitlines()
+    assert sorted(train + val) == ["a/short 32 0", "b/rot90 3 1", "b/xvid 164 1"]
+    assert (li / "classes.txt").read_text() == "a\nb\n"
+    assert (li / "folder.json").exists()
+
+    before = {d: _tree(d) for d in (fr, fl)}
+    assert main(["prep", "frames", str(vids), str(fr), "--short-side", "48", "--no-progress"]) == 0
+    assert main(["prep", "flow", str(fr), str(fl), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 done, 3 already done" in out and out.count("0 done") == 2
+    assert {d: _tree(d) for d in (fr, fl)} == before
+
+
+def test_killed_run_restarts_to_the_same_files(tmp_path):
+    vids = _videos(tmp_path)
+    (vids / "b" / "h264.mp4").write_bytes((DATA / "h264.mp4").read_bytes())  # a longer video to be killed in
+    ref, dst = tmp_path / "ref", tmp_path / "dst"
+    args = ["--short-side", "64", "--workers", "1", "--no-progress"]
+    assert main(["prep", "frames", str(vids), str(ref), *args]) == 0
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-m", "actionrec.cli", "prep", "frames", str(vids), str(dst), *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (dst / "a" / "short" / "n_frames").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _tree(dst) if dst.exists() else {}
+    finished = {Path(k).parent for k in partial if k.endswith("n_frames")}
+    # atomic: outside hidden temp folders, only complete videos are visible
+    visible = {Path(k).parent for k in partial if not any(part.startswith(".") for part in Path(k).parts)}
+    assert visible == finished
+    assert len(finished) < 4
+    assert main(["prep", "frames", str(vids), str(dst), *args]) == 0
+    assert _tree(dst) == _tree(ref)
+
+
+def test_shards_split_the_work(tmp_path, capsys):
+    vids = _videos(tmp_path)
+    out = tmp_path / "out"
+    for i in range(2):
+        assert main(["prep", "frames", str(vids), str(out), "--short-side", "32", "--shard", f"{i}/2", "--no-progress"]) == 0
+    done = capsys.readouterr().out
+    assert "2 done" in done and "1 done" in done
+    assert sorted(str(p.parent.relative_to(out)) for p in out.rglob("n_frames")) == ["a/short", "b/rot90", "b/xvid"]
+    assert main(["prep", "frames", str(vids), str(out), "--shard", "2/2"]) == 2
+
+
+def test_bad_video_is_reported_not_fatal(tmp_path, capsys):
+    vids = _videos(tmp_path)
+    shutil.copy(DATA / "corrupt.mp4", vids / "a" / "corrupt.mp4")
+    assert main(["prep", "frames", str(vids), str(tmp_path / "f"), "--short-side", "32", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "3 done" in out and "1 failed" in out and "corrupt.mp4" in out
+    assert not (tmp_path / "f" / "a" / "corrupt").exists()
+    assert not list((tmp_path / "f" / "a").glob(".*"))  # no temp folder left behind
+
+
+def test_lists_for_real_ucf101_split(tmp_path, capsys):
+    root = tmp_path / "ucf"
+    (root / "ApplyEyeMakeup").mkdir(parents=True)
+    shutil.copy(DATA / "xvid.avi", root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi")
+    shutil.copy(DATA / "xvid.avi", root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi")
+    assert main(["prep", "lists", "ucf101", str(root), str(tmp_path / "l"),
+                 "--annotations", str(DATA / "splits" / "ucf101")]) == 0
+    assert (tmp_path / "l" / "ucf101_train_split_1_videos.txt").read_text() == "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 0\n"
+    assert (tmp_path / "l" / "ucf101_test_split_1_videos.txt").read_text() == "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 0\n"
+    assert len((tmp_path / "l" / "classes.txt").read_text().splitlines()) == 101
+
+
+def test_flow_quantisation_conventions():
+    f = np.array([[[-25.0, 20.0], [0.0, -20.0]]], np.float32)
+    q = quantize_flow(f)
+    assert q.tolist() == [[[0, 255], [128, 0]]]
+    np.testing.assert_allclose(dequantize_flow(q), [[[-20, 20], [0.078, -20]]], atol=0.01)
+    np.testing.assert_allclose(to_deepmind_range(q), np.clip(f, -20, 20) / 20, atol=0.01)
+
+
+@pytest.mark.parametrize("algo", ["tvl1", "dis", "farneback"])
+def test_flow_algorithms_see_the_motion(algo):
+    from actionrec.data.flow import make_flow_fn
+
+    rng = np.random.default_rng(0)
+    base = (rng.random((72, 72)) * 255).astype(np.uint8)
+    import cv2
+
+    base = cv2.GaussianBlur(base, (7, 7), 2)
+    moved = np.roll(base, 3, axis=1)  # content moves 3 px right
+    kw = {"tvl1_scales": 3, "tvl1_warps": 3} if algo == "tvl1" else {}
+    flow = make_flow_fn(algo, **kw)(base[:, :48], moved[:, :48])
+    assert flow.shape == (72, 48, 2)
+    assert np.median(flow[10:-10, 10:-10, 0]) == pytest.approx(3, abs=0.6)
+    assert abs(np.median(flow[10:-10, 10:-10, 1])) < 0.5
