@@ -1,5 +1,137 @@
-"""CLI subcommands of this area (filled in by its owner)."""
+"""``actionrec export`` and ``actionrec bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _ints(s: str) -> list[int]:
+    try:
+        vals = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {s!r}")
+    return vals
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001
-    pass
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (parity-checked against PyTorch; optional int8)",
+        description="Export CKPT to ONNX with a dynamic batch axis and the model's metadata, check it in ONNX Runtime "
+        "against PyTorch (max |Δlogit| above --tol is an error) and optionally write a static int8 version "
+        "calibrated on real clips, reporting its top-1 agreement with fp32.",
+    )
+    p.add_argument("checkpoint", help="our .safetensors checkpoint (or a model name: random weights, for testing)")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("-o", "--output", required=True, help="destination .onnx file")
+    p.add_argument("--batch", type=int, default=2, help="batch size of the traced and checked input (axis stays dynamic)")
+    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--static-time", action="store_true", help="fix the clip length instead of making it dynamic")
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
+    p.add_argument("--tol", type=float, default=1e-3, help="largest accepted max |Δlogit| (default 1e-3)")
+    p.add_argument("--int8", action="store_true", help="also write OUTPUT.int8.onnx (ORT static QDQ), calibrated on --calib")
+    p.add_argument("--calib", nargs="+", metavar="VIDEO", help="videos or folders of real clips for int8 calibration")
+    p.add_argument("--calib-step", type=int, help="frames between calibration windows (default: clip length)")
+    p.add_argument("--calib-max", type=int, default=32, help="at most this many calibration windows (default 32)")
+    p.add_argument("--json", metavar="PATH", help="also write the export report as JSON")
+    p.set_defaults(func=_export)
+
+    b = sub.add_parser(
+        "bench",
+        help="clips/s and latency per backend and batch size (Markdown + JSON)",
+        description="Benchmark MODEL (a model name: random weights), CKPT or ONNX over the backends available here.",
+    )
+    b.add_argument("source", help="model name, .safetensors checkpoint or .onnx file")
+    b.add_argument("--backends", help="comma-separated subset of: eager, optimized, compile, ort-fp32, ort-int8, torch-int8, "
+                   "cuda-fp32, cuda-fp16, ort-tensorrt (default: all available except compile)")
+    b.add_argument("--batch-sizes", type=_ints, default=[1, 4, 8, 16, 32], help="default 1,4,8,16,32")
+    b.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    b.add_argument("--clip-len", type=int, help="frames per clip (default: the model's)")
+    b.add_argument("--size", type=int, help="crop size (default: the model's)")
+    b.add_argument("--num-classes", type=int, help="head size for a model name")
+    b.add_argument("--min-calls", type=int, default=3)
+    b.add_argument("--min-time", type=float, default=2.0, help="seconds of timed calls per cell, at least")
+    b.add_argument("--calib", nargs="+", metavar="VIDEO", help="real videos to calibrate the int8 backends (else random: speed only)")
+    b.add_argument("-o", "--output", default="bench.md", help="Markdown table (default bench.md)")
+    b.add_argument("--json", default=None, help="JSON record (default: OUTPUT with .json)")
+    b.set_defaults(func=_bench)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from actionrec.deploy.onnx_export import export_onnx
+
+    src = Path(args.checkpoint)
+    if src.suffix == ".safetensors" or src.is_file():
+        from actionrec.checkpoint import load_model
+
+        model = load_model(src)
+    else:
+        from actionrec.models import create_model
+
+        model = create_model(args.checkpoint)
+        print(f"note: {args.checkpoint!r} is not a checkpoint file; exporting the architecture with random weights")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be ≥ 1, got {args.batch}")
+    if args.int8 and not args.calib:
+        raise ValueError("--int8 needs --calib VIDEO... (real clips to calibrate on and to measure top-1 agreement)")
+    out = Path(args.output)
+    report = export_onnx(model, out, batch=args.batch, check=not args.no_check, opset=args.opset,
+                         dynamic_time=False if args.static_time else None, tol=args.tol)
+    axes = ", ".join(f"{k}={v}" for k, v in report.dynamic_axes.items())
+    print(f"wrote {out} (opset {report.opset}, dynamic axes {axes}, {report.export_s:.1f} s)")
+    if report.max_abs_diff is not None:
+        print(f"parity vs PyTorch: max |Δlogit| {report.max_abs_diff:.2e} over inputs {report.checked_shapes} (tolerance {args.tol:g})")
+    record = {"export": report.to_dict()}
+    if args.int8:
+        from actionrec.deploy.clips import collect_clips
+        from actionrec.deploy.quantize import quantize_onnx
+
+        clips = collect_clips(args.calib, model.meta, step=args.calib_step, max_clips=4 * args.calib_max)
+        q_out = out.with_suffix(".int8.onnx")
+        qrep = quantize_onnx(out, q_out, clips=clips, max_calib=args.calib_max, num_threads=torch.get_num_threads())
+        print(f"wrote {q_out}: {qrep.summary()}")
+        record["int8"] = qrep.to_dict()
+    if args.json:
+        from actionrec.io import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from actionrec.deploy.bench import run_bench, to_markdown, write_bench
+
+    backends = [s.strip() for s in args.backends.split(",")] if args.backends else None
+    shape = None
+    calib = None
+    if args.clip_len or args.size or args.calib:
+        import copy
+
+        from actionrec.deploy.bench import _load_source
+
+        _, _, meta = _load_source(args.source, num_classes=args.num_classes)
+        meta = copy.deepcopy(meta)
+        p = meta.preprocess
+        if args.clip_len or args.size:
+            c, t, h, _w = meta.input_shape(1)[1:]
+            shape = [c, args.clip_len or t, args.size or h, args.size or h]
+            p.resize_short = round(p.resize_short * shape[2] / p.crop_size)
+            p.clip_len, p.crop_size = shape[1], shape[2]
+        if args.calib:
+            from actionrec.deploy.clips import collect_clips
+
+            calib = collect_clips(args.calib, meta, max_clips=16)
+    result = run_bench(args.source, backends=backends, batch_sizes=args.batch_sizes, num_threads=args.threads,
+                       input_shape=shape, min_calls=args.min_calls, min_time_s=args.min_time, calib=calib,
+                       num_classes=args.num_classes, progress=True)
+    json_path = args.json or str(Path(args.output).with_suffix(".json"))
+    write_bench(result, markdown=args.output, json_path=json_path)
+    print(to_markdown(result))
+    print(f"wrote {args.output} and {json_path}")
+    return 0

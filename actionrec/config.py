@@ -1,0 +1,284 @@
+"""Training recipes: YAML files loaded into typed dataclasses, with ``--set a.b=value`` overrides.
+
+A recipe has the sections ``model``, ``data``, ``optimizer``, ``schedule``, ``train`` and
+``eval`` plus ``output_dir`` and ``seed``. Every value is type-checked against the dataclass
+field; an unknown or mistyped key raises :class:`ConfigError` naming it (with a suggestion).
+The trainer reads plain attributes (``cfg.optimizer.lr``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actionrec.io import write_text_atomic
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "config_to_dict",
+    "load_config",
+    "config_from_dict",
+    "apply_overrides",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A recipe with an unknown field, a wrong type or a bad value."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "r2plus1d_18"  # any name of actionrec.list_models()
+    pretrained: str | None = None  # our checkpoint (.safetensors) or a known weight name; head replaced if classes differ
+    num_classes: int | None = None  # default: the dataset's class count
+    widths: list[int] | None = None  # video ResNet stage widths (small models for CPU try-outs)
+    dropout: float | None = None  # dropout before the classifier (builder default if None)
+    trainable: list[str] | None = None  # fine-tune only parameters whose name starts with one of these
+    sync_bn: bool = False  # SyncBatchNorm under distributed training (CUDA only)
+    channels_last: bool = False  # channels_last_3d memory format (faster convolutions on CPU)
+
+
+@dataclass
+class DataConfig:
+    format: str = "list"  # list | folder | ucf101 | hmdb51 | kinetics
+    root: str = ""  # videos (or frame folders) directory
+    train_list: str | None = None  # list files (format "list"), relative to root or absolute
+    val_list: str | None = None
+    annotations: str | None = None  # split/annotation folder or file (ucf101, hmdb51, kinetics)
+    split: int = 1
+    val_fraction: float = 0.2  # format "folder": share of each class held out
+    modality: str = "rgb"  # rgb | flow
+    clip_len: int | None = None  # None: the model's preprocessing (model.meta.preprocess)
+    frame_stride: int | None = None
+    resize_short: int | None = None
+    crop_size: int | None = None
+    hflip: bool = True  # random horizontal flips in training (off when direction is the class)
+    batch_size: int = 8  # per process
+    num_workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.01  # for the total batch (batch_size x processes x accumulate_steps) as given
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "cosine"  # cosine | step | multistep | constant
+    warmup_epochs: float = 0.0  # linear warmup from warmup_factor * lr (per step)
+    warmup_factor: float = 0.1
+    step_size: int = 10  # step: multiply by gamma every step_size epochs
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs where lr *= gamma
+    gamma: float = 0.1
+    min_lr: float = 0.0  # cosine floor
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    label_smoothing: float = 0.0
+    amp: bool = True  # mixed precision (fp16 + GradScaler) when training on CUDA; ignored on CPU
+    accumulate_steps: int = 1  # gradient accumulation
+    grad_clip: float | None = None  # max gradient norm
+    checkpoint_every: int = 1  # epochs
+    keep_last: int = 3  # epoch checkpoints kept (best.safetensors is kept apart)
+    log_every: int = 10  # steps between per-step log records
+    tensorboard: bool = False  # also log to output_dir/tb (needs the tensorboard package)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # torch intra-op threads (None: leave torch's default)
+    max_steps_per_epoch: int | None = None  # cut epochs short (smoke tests)
+
+
+@dataclass
+class EvalConfig:
+    start_epoch: int = 1  # first epoch after which to validate
+    every: int = 1  # validate every N epochs (0: never while training)
+    num_clips: int = 1  # clips per video while training; `actionrec eval --clips` for the final test
+    num_crops: int = 1
+    batch_size: int | None = None  # videos per batch (default: data.batch_size)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output_dir: str = "runs/exp"
+    seed: int = 0
+
+
+_CHOICES = {
+    "data.format": ("list", "folder", "ucf101", "hmdb51", "kinetics"),
+    "data.modality": ("rgb", "flow"),
+    "optimizer.name": ("sgd", "adam", "adamw"),
+    "schedule.name": ("cosine", "step", "multistep", "constant"),
+}
+
+
+def _suggest(name: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_value(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` converted to type ``tp`` or raise ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"field '{where}' must not be null")
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(value, inner[0], where)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise ConfigError(f"field '{where}' must be a list, got {value!r}")
+        return [_check_value(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"field '{where}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"field '{where}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"field '{where}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"field '{where}' must be a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"field '{where}': unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"section '{where or 'top level'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in hints:
+            raise ConfigError(f"unknown field '{path}'{_suggest(str(key), names)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, path)
+        else:
+            value = _check_value(value, tp, path)
+            if path in _CHOICES and value not in _CHOICES[path]:
+                raise ConfigError(f"field '{path}' must be one of {', '.join(_CHOICES[path])}, got {value!r}")
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    checks = [
+        (cfg.data.batch_size >= 1, "data.batch_size", cfg.data.batch_size),
+        (cfg.data.num_workers >= 0, "data.num_workers", cfg.data.num_workers),
+        (cfg.train.epochs >= 1, "train.epochs", cfg.train.epochs),
+        (cfg.train.accumulate_steps >= 1, "train.accumulate_steps", cfg.train.accumulate_steps),
+        (cfg.train.keep_last >= 1, "train.keep_last", cfg.train.keep_last),
+        (cfg.train.checkpoint_every >= 1, "train.checkpoint_every", cfg.train.checkpoint_every),
+        (0.0 <= cfg.train.label_smoothing < 1.0, "train.label_smoothing", cfg.train.label_smoothing),
+        (cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr),
+        (cfg.eval.every >= 0, "eval.every", cfg.eval.every),
+        (cfg.eval.num_clips >= 1, "eval.num_clips", cfg.eval.num_clips),
+        (cfg.eval.num_crops in (1, 3), "eval.num_crops", cfg.eval.num_crops),
+        (len(cfg.optimizer.betas) == 2, "optimizer.betas", cfg.optimizer.betas),
+    ]
+    for ok, name, value in checks:
+        if not ok:
+            raise ConfigError(f"field '{name}' has an invalid value {value!r}")
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from nested dicts (YAML content)."""
+    cfg = _build(Config, data, "")
+    _validate(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Apply ``section.field=value`` strings (values parsed as YAML) to nested dicts, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: empty field name")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: cannot parse value ({e})") from e
+        node = data
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: '{p}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Read a YAML recipe (or start from defaults if ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML ({e})") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of sections")
+    apply_overrides(data, overrides)
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically)."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    write_text_atomic(path, text)
+    return Path(path)

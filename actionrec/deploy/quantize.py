@@ -1,0 +1,202 @@
+"""Int8 post-training quantisation, calibrated on real clips, with its top-1 agreement reported.
+
+Two flows (both static: activation ranges come from calibration clips):
+
+* :func:`quantize_onnx` — ONNX Runtime static QDQ (per-channel s8 weights, u8 activations);
+  the result is a deployable ``.onnx`` file with our metadata and the agreement figures in it.
+* :func:`quantize_torch` — PyTorch FX static PTQ with the x86 backend (VNNI), the fastest int8
+  path on CPU; needs an FX-traceable model (the video ResNets are; I3D's "SAME" padding may not be).
+
+Int8 changes the logits: never use it silently. :func:`top1_agreement` measures how often the
+int8 model's top-1 class equals the fp32 model's on real windows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from actionrec.io import atomic_path
+from actionrec.meta import ModelMeta
+
+__all__ = ["QuantReport", "quantize_onnx", "quantize_torch", "top1_agreement", "split_calibration"]
+
+log = logging.getLogger(__name__)
+
+
+class _DropOrtAdvice(logging.Filter):
+    """onnxruntime.quantization logs 'consider pre-processing' on the root logger at every call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+@dataclass
+class QuantReport:
+    """Agreement of an int8 model with its fp32 original on real windows."""
+
+    path: str | None
+    calib_windows: int
+    eval_windows: int
+    top1_agreement: float  # over all evaluation windows
+    heldout_windows: int
+    heldout_top1_agreement: float | None  # over windows not used for calibration
+    max_abs_diff: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        held = (
+            f", {self.heldout_top1_agreement:.1%} on the {self.heldout_windows} held-out"
+            if self.heldout_top1_agreement is not None
+            else ""
+        )
+        return (
+            f"int8 ({self.method}) top-1 agrees with fp32 on {self.top1_agreement:.1%} of {self.eval_windows} real windows"
+            f"{held}; calibrated on {self.calib_windows}; max |Δlogit| {self.max_abs_diff:.3g}"
+        )
+
+
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], clips: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([fn(clips[i : i + batch]) for i in range(0, len(clips), batch)])
+
+
+def top1_agreement(
+    ref: Callable[[torch.Tensor], torch.Tensor], other: Callable[[torch.Tensor], torch.Tensor], clips: torch.Tensor, *, batch: int = 4
+) -> tuple[float, float, torch.Tensor]:
+    """Fraction of ``clips`` (N, C, T, H, W) where both models pick the same class; max |Δlogit|; per-clip agreement (N,)."""
+    with torch.inference_mode():
+        a = _batched(ref, clips, batch)
+        b = _batched(other, clips, batch)
+    same = a.argmax(1) == b.argmax(1)
+    return float(same.float().mean()), float((a.double() - b.double()).abs().max()), same
+
+
+def split_calibration(clips: torch.Tensor, *, max_calib: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the calibration windows (every other one, at most ``max_calib``) and of the held-out rest."""
+    idx = torch.arange(len(clips))
+    calib = idx[::2][:max_calib]
+    held = idx[~torch.isin(idx, calib)]
+    return calib, held
+
+
+def _agreement_report(path, method, ref, q, clips, calib, held, batch) -> QuantReport:
+    agree, diff, same = top1_agreement(ref, q, clips, batch=batch)
+    return QuantReport(
+        path=str(path) if path else None, calib_windows=len(calib), eval_windows=len(clips), top1_agreement=agree,
+        heldout_windows=len(held), heldout_top1_agreement=float(same[held].float().mean()) if len(held) else None,
+        max_abs_diff=diff, method=method,
+    )
+
+
+class _Reader:
+    """An ORT ``CalibrationDataReader`` over a clip tensor."""
+
+    def __init__(self, clips: torch.Tensor, input_name: str, batch: int) -> None:
+        self._batches = [np.ascontiguousarray(clips[i : i + batch].numpy(), dtype=np.float32) for i in range(0, len(clips), batch)]
+        self._name = input_name
+        self._i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._i >= len(self._batches):
+            return None
+        self._i += 1
+        return {self._name: self._batches[self._i - 1]}
+
+    def rewind(self) -> None:
+        self._i = 0
+
+
+def quantize_onnx(
+    fp32_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    clips: torch.Tensor,
+    max_calib: int = 32,
+    batch: int = 2,
+    num_threads: int | None = None,
+) -> QuantReport:
+    """Static QDQ int8 of one of our fp32 ONNX files, calibrated on real ``clips`` (N, C, T, H, W).
+
+    Every other window calibrates; agreement is measured on all windows and on the held-out
+    ones, stored in the file's metadata (``int8``) and returned.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from actionrec.deploy.onnx_export import INPUT_NAME, META_KEY
+    from actionrec.deploy.predictor import _onnx_predictor
+
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    if len(clips) < 1:
+        raise ValueError("int8 calibration needs at least one real clip")
+    calib, held = split_calibration(clips, max_calib=max_calib)
+    reader = type("ClipReader", (_Reader, CalibrationDataReader), {})(clips[calib], INPUT_NAME, batch)
+    src = onnx.load(str(fp32_path))
+    props = {p.key: p.value for p in src.metadata_props}
+    if META_KEY not in props:
+        raise ValueError(f"{fp32_path}: not an actionrec ONNX export")
+    with atomic_path(out_path, suffix=".onnx") as tmp:
+        drop = _DropOrtAdvice()
+        logging.getLogger().addFilter(drop)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_static(
+                    str(fp32_path), str(tmp), reader, quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                )
+        finally:
+            logging.getLogger().removeFilter(drop)
+        meta = ModelMeta.from_json(props[META_KEY])
+        ref = _onnx_predictor(fp32_path, meta=meta, optimize=True, device="cpu", num_threads=num_threads)
+        q = _onnx_predictor(Path(tmp), meta=meta, optimize=True, device="cpu", num_threads=num_threads)
+        report = _agreement_report(out_path, "onnxruntime static QDQ u8/s8 per-channel", ref, q, clips, calib, held, batch)
+        m = onnx.load(str(tmp))
+        del m.metadata_props[:]
+        for k, v in {**props, "int8": json.dumps(report.to_dict())}.items():
+            p = m.metadata_props.add()
+            p.key, p.value = k, v
+        onnx.save(m, str(tmp))
+    log.info("%s", report.summary())
+    return report
+
+
+def quantize_torch(model: nn.Module, *, clips: torch.Tensor, max_calib: int = 32, batch: int = 2) -> tuple[nn.Module, QuantReport]:
+    """PyTorch FX static int8 (x86 backend) calibrated on real ``clips``; returns the model and its agreement report."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    meta: ModelMeta | None = getattr(model, "meta", None)
+    model = model.eval()
+    calib, held = split_calibration(clips, max_calib=max_calib)
+    import copy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.backends.quantized.engine = "x86"
+        try:
+            prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), (clips[:1],))
+        except Exception as e:
+            raise ValueError(f"{meta.arch if meta else type(model).__name__} cannot be FX-traced for int8 ({type(e).__name__}: {e})") from e
+        with torch.inference_mode():
+            for i in range(0, len(calib), batch):
+                prepared(clips[calib[i : i + batch]])
+        qmodel = convert_fx(prepared)
+    if meta is not None:
+        qmodel.meta = meta
+    report = _agreement_report(None, "torch.ao FX static x86", model, qmodel, clips, calib, held, batch)
+    log.info("%s", report.summary())
+    return qmodel, report

@@ -1,0 +1,149 @@
+"""From a :class:`~actionrec.config.DataConfig` to samples, datasets and deterministic loaders."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from actionrec.config import ConfigError, DataConfig
+from actionrec.meta import Preprocess
+
+log = logging.getLogger(__name__)
+
+__all__ = ["resolve_preprocess", "load_split", "build_dataset", "train_loader", "eval_loader"]
+
+
+def resolve_preprocess(base: Preprocess, data: DataConfig) -> Preprocess:
+    """The model's preprocessing with the values set in ``data`` (clip_len, …) overriding it."""
+    changes = {
+        name: getattr(data, name)
+        for name in ("clip_len", "frame_stride", "resize_short", "crop_size")
+        if getattr(data, name) is not None
+    }
+    return dataclasses.replace(base, **changes)
+
+
+def _resolve_path(value: str | None, root: Path, field: str) -> str | None:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if p.exists():
+        return str(p)
+    if not p.is_absolute() and (root / p).exists():
+        return str(root / p)
+    raise ConfigError(f"{field}: no such file or directory {value!r} (also tried {str(root / p)!r})")
+
+
+def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
+    """``(samples, class_names)`` of ``subset`` ("train" | "val" | "test"); clear errors for bad paths."""
+    from actionrec.data.annotations import load_samples
+
+    if not data.root:
+        raise ConfigError("data.root is not set (the directory holding the videos)")
+    root = Path(data.root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"data.root: no such directory {data.root!r}")
+    annotations = data.annotations
+    if data.format == "list":
+        field = "data.train_list" if subset == "train" else "data.val_list"
+        annotations = data.train_list if subset == "train" else data.val_list
+        if annotations is None:
+            raise ConfigError(f"{field} is not set (data.format is 'list')")
+        annotations = _resolve_path(annotations, root, field)
+    else:
+        annotations = _resolve_path(annotations, root, "data.annotations")
+    samples, class_names = load_samples(
+        data.format,
+        root=str(root),
+        annotations=annotations,
+        split=data.split,
+        subset=subset,
+        val_fraction=data.val_fraction,
+    )
+    if not samples:
+        raise ValueError(f"empty dataset: no {subset} videos found (format {data.format!r}, root {data.root!r}, list {annotations!r})")
+    return list(samples), list(class_names)
+
+
+def build_dataset(
+    samples: list[Any], preprocess: Preprocess, data: DataConfig, *, train: bool, num_clips: int = 1, num_crops: int = 1, seed: int = 0
+) -> Dataset:
+    import inspect
+
+    from actionrec.data.dataset import VideoClipDataset
+
+    params = inspect.signature(VideoClipDataset).parameters
+    extra: dict[str, Any] = {}
+    if "flip" in params:
+        extra["flip"] = data.hflip
+    ds = VideoClipDataset(
+        samples,
+        preprocess=preprocess,
+        modality=data.modality,
+        train=train,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        root=data.root,
+        seed=seed,
+        **extra,
+    )
+    if train and not data.hflip and "flip" not in params:
+        # the dataset has no flip switch: swap in a transform without flips
+        from actionrec.data.transforms import build_transform
+
+        ds.transform = build_transform(preprocess, train=True, modality=data.modality, flip=False)
+    return ds
+
+
+def _collate(batch: list[Any]) -> tuple[Any, int]:
+    """``(batch or None, n_skipped)`` where batch is ``(clips, labels)`` or ``(views, labels, indices)``."""
+    from actionrec.data.dataset import collate_skip_bad
+
+    out = collate_skip_bad(batch)
+    *items, n_bad = out
+    if len(items) == 1 and items[0] is None:
+        return None, int(n_bad)
+    return tuple(items), int(n_bad)
+
+
+def train_loader(
+    dataset: Dataset, *, batch_size: int, num_workers: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1
+) -> DataLoader:
+    """A loader whose order and augmentation depend only on ``(seed, epoch, rank)``.
+
+    The sampler shuffles with ``seed + epoch``; worker processes get seeds drawn from a generator
+    seeded the same way, so a resumed run sees exactly the batches of an uninterrupted one.
+    """
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False)
+    sampler.set_epoch(epoch)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    elif hasattr(dataset, "_calls"):
+        # VideoClipDataset numbers its random draws with a per-process counter; restart it every
+        # epoch so that a resumed run (a new process) draws the same augmentation.
+        dataset._calls = itertools.count()
+    gen = torch.Generator()
+    gen.manual_seed(seed * 100_003 + epoch * 1_009 + rank)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        generator=gen,
+        drop_last=False,
+        persistent_workers=False,
+    )
+
+
+def eval_loader(dataset: Dataset, *, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """Sequential loader over this rank's share (``rank::world_size``) of ``dataset``."""
+    part = Subset(dataset, list(range(rank, len(dataset), world_size))) if world_size > 1 else dataset
+    return DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate)

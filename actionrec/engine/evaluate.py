@@ -1,0 +1,205 @@
+"""Evaluation of checkpoints on a dataset, saved predictions, two-stream fusion and summary tables.
+
+Saved predictions (``predictions.npz``, loadable without pickle) hold ``videos (N,)``,
+``labels (N,)``, ``view_logits (N, V, K)`` and ``class_names (K,)``. Video scores are the mean
+softmax over the V = clips × crops views.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionrec.engine.metrics import EvalMetrics, softmax, summarize
+from actionrec.io import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Predictions", "evaluate_checkpoint", "write_report", "fuse_predictions", "write_summary"]
+
+
+@dataclass
+class Predictions:
+    videos: list[str]
+    labels: np.ndarray  # (N,) int64, -1 if unknown
+    view_logits: np.ndarray  # (N, V, K) float32
+    class_names: list[str]
+
+    @property
+    def probs(self) -> np.ndarray:
+        """Video-level scores ``(N, K)``: mean softmax over views."""
+        return softmax(self.view_logits).mean(axis=1)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    videos=np.array(self.videos, dtype=str),
+                    labels=self.labels.astype(np.int64),
+                    view_logits=self.view_logits.astype(np.float32),
+                    class_names=np.array(self.class_names, dtype=str),
+                )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictions:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such predictions file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls([str(v) for v in z["videos"]], z["labels"].astype(np.int64), z["view_logits"], [str(c) for c in z["class_names"]])
+        except (KeyError, ValueError, OSError) as e:
+            raise ValueError(f"{path}: not an actionrec predictions file ({e})") from e
+
+
+def _load_predictor(source: Any, backend: str, optimize: bool | None, device: str) -> Any:
+    try:
+        from actionrec.deploy.predictor import load_predictor
+    except ImportError:  # deploy area not installed in this tree: plain torch model
+        log.debug("actionrec.deploy.predictor unavailable; using the torch model")
+        from actionrec.checkpoint import load_model
+
+        return load_model(source, device=device) if not hasattr(source, "forward") else source
+    return load_predictor(source, backend=backend, optimize=optimize, device=device)
+
+
+def _forward(predictor: Any, x: Any) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = predictor(x)
+    return out.detach().float().cpu().numpy() if hasattr(out, "detach") else np.asarray(out, dtype=np.float32)
+
+
+def evaluate_checkpoint(
+    ckpt: str | Path,
+    data: Any,
+    *,
+    subset: str = "val",
+    num_clips: int = 10,
+    num_crops: int = 3,
+    batch_size: int = 4,
+    backend: str = "auto",
+    optimize: bool | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[Predictions, EvalMetrics]:
+    """Score every video of ``data`` (a DataConfig) with ``num_clips`` × ``num_crops`` views."""
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from actionrec.checkpoint import read_meta
+    from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess
+
+    meta = read_meta(ckpt)
+    samples, class_names = load_split(data, subset)
+    if meta.num_classes != len(class_names):
+        raise ValueError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
+    if meta.modality != data.modality:
+        raise ValueError(f"{ckpt} takes {meta.modality} input but data.modality is {data.modality}")
+    if meta.class_names and list(meta.class_names) != list(class_names):
+        log.warning("%s: class names differ from the dataset's; scoring by index", ckpt)
+    pre = resolve_preprocess(meta.preprocess, data)
+    predictor = _load_predictor(str(ckpt), backend, optimize, device)
+    ds = build_dataset(samples, pre, dataclasses.replace(data, modality=meta.modality), train=False, num_clips=num_clips, num_crops=num_crops)
+    dl = eval_loader(ds, batch_size=batch_size, num_workers=data.num_workers)
+    v = num_clips * num_crops
+    logits = np.full((len(samples), v, meta.num_classes), np.nan, dtype=np.float32)
+    done = np.zeros(len(samples), dtype=bool)
+    for batch, _ in tqdm(dl, desc=f"eval {Path(ckpt).name}", disable=not progress, leave=False):
+        if batch is None:
+            continue
+        views, _labels, indices = batch
+        b = views.shape[0]
+        out = _forward(predictor, views.flatten(0, 1)).reshape(b, v, -1)
+        for j, i in enumerate(indices.tolist()):
+            logits[i], done[i] = out[j], True
+    if not done.all():
+        log.warning("%d of %d videos could not be read and are left out", int((~done).sum()), len(samples))
+    videos = [str(getattr(s, "path", s)) for s in samples]
+    labels = np.array([int(getattr(s, "label", -1)) for s in samples], dtype=np.int64)
+    keep = np.flatnonzero(done)
+    preds = Predictions([videos[i] for i in keep], labels[keep], logits[keep], list(class_names))
+    return preds, summarize(preds.view_logits, preds.labels, meta.num_classes)
+
+
+def write_report(out_dir: str | Path, preds: Predictions, metrics: EvalMetrics, *, name: str = "") -> dict[str, Any]:
+    """Write ``predictions.npz``, ``metrics.json``, ``per_class.csv`` and ``confusion.png`` to ``out_dir``."""
+    from actionrec.engine.visualize import plot_confusion
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    preds.save(out / "predictions.npz")
+    row = {"name": name, **metrics.as_row()}
+    write_text_atomic(out / "metrics.json", json.dumps({**row, "per_class": dict(zip(preds.class_names, metrics.per_class))}, indent=1) + "\n")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["class", "videos", "accuracy"])
+    for c, acc, n in zip(preds.class_names, metrics.per_class, metrics.confusion.sum(axis=1)):
+        w.writerow([c, int(n), "" if np.isnan(acc) else f"{acc:.4f}"])
+    write_text_atomic(out / "per_class.csv", buf.getvalue())
+    plot_confusion(metrics.confusion, preds.class_names, out / "confusion.png", title=f"{name} video top-1 {metrics.video_top1:.3f}")
+    return row
+
+
+def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | None = None, *, on: str = "probs") -> Predictions:
+    """Weighted sum of several saved predictions of the same videos (two-stream "joint" scores).
+
+    ``on="probs"`` sums the video-level mean softmax; ``on="logits"`` sums the mean logits
+    (DeepMind's I3D joint model). The result has one view per video holding the fused scores
+    as log-probabilities / logits, so it can be saved and evaluated like any prediction.
+    """
+    if len(files) < 2:
+        raise ValueError("fuse needs at least two prediction files")
+    weights = list(weights) if weights else [1.0] * len(files)
+    if len(weights) != len(files):
+        raise ValueError(f"{len(weights)} weights for {len(files)} prediction files")
+    if on not in ("probs", "logits"):
+        raise ValueError(f"on must be 'probs' or 'logits', got {on!r}")
+    parts = [Predictions.load(f) for f in files]
+    ref = parts[0]
+    index = {v: i for i, v in enumerate(ref.videos)}
+    total = np.zeros((len(ref.videos), len(ref.class_names)), dtype=np.float64)
+    for f, p, w in zip(files, parts, weights):
+        if p.class_names != ref.class_names:
+            raise ValueError(f"{f}: class names differ from {files[0]}")
+        if set(p.videos) != set(ref.videos):
+            missing = sorted(set(ref.videos) ^ set(p.videos))[:3]
+            raise ValueError(f"{f}: not the same videos as {files[0]} (e.g. {missing})")
+        order = np.array([index[v] for v in p.videos])
+        if not np.array_equal(p.labels, ref.labels[order]):
+            raise ValueError(f"{f}: labels differ from {files[0]}")
+        scores = p.probs if on == "probs" else p.view_logits.mean(axis=1)
+        total[order] += w * scores
+    fused = np.log(np.maximum(total / sum(weights), 1e-12)) if on == "probs" else total
+    return Predictions(list(ref.videos), ref.labels.copy(), fused[:, None].astype(np.float32), list(ref.class_names))
+
+
+def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
+    """One table of several evaluations: ``summary.csv`` and ``summary.md``."""
+    out = Path(out_dir)
+    cols = list(rows[0].keys()) if rows else []
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()})
+    write_text_atomic(out / "summary.csv", buf.getvalue())
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        md.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    text = "clip = each view scored alone; video = softmax averaged over all views of a video\n\n" + "\n".join(md) + "\n"
+    write_text_atomic(out / "summary.md", text)
+    return out / "summary.csv", out / "summary.md"

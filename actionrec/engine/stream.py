@@ -1,0 +1,122 @@
+"""Predictions over time on a long video or a camera: a sliding window of frames.
+
+Every ``step`` frames the last ``clip_len × frame_stride`` frames are scored; the printed
+prediction is the mean softmax of the last ``smooth`` windows (as webcam demos do, to keep the
+label from flickering).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionrec.engine.metrics import softmax
+from actionrec.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StreamEvent", "iter_frames", "stream_predictions"]
+
+
+@dataclass
+class StreamEvent:
+    frame: int  # index of the last frame of the window
+    time: float  # seconds (frame / fps)
+    topk: list[tuple[str, float]]  # smoothed predictions
+
+    def to_json(self) -> dict[str, Any]:
+        return {"frame": self.frame, "time": round(self.time, 3), "predictions": [{"label": lab, "score": round(s, 6)} for lab, s in self.topk]}
+
+
+def iter_frames(source: str, *, max_frames: int | None = None) -> tuple[Iterator[np.ndarray], float]:
+    """``(frames, fps)``: uint8 ``(H, W, 3)`` RGB frames of a video file, or of a camera if ``source`` is an integer."""
+    if source.isdigit():
+        import cv2
+
+        cap = cv2.VideoCapture(int(source))
+        if not cap.isOpened():
+            raise RuntimeError(f"cannot open camera {source}")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+
+        def cam() -> Iterator[np.ndarray]:
+            n = 0
+            try:
+                while max_frames is None or n < max_frames:
+                    ok, bgr = cap.read()
+                    if not ok:
+                        break
+                    n += 1
+                    yield bgr[..., ::-1].copy()
+            finally:
+                cap.release()
+
+        return cam(), float(fps)
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {source}")
+    import av
+
+    container = av.open(str(path))
+    vstream = container.streams.video[0]
+    fps = float(vstream.average_rate or vstream.guessed_rate or 25.0)
+
+    def decode() -> Iterator[np.ndarray]:
+        try:
+            for n, frame in enumerate(container.decode(vstream)):
+                if max_frames is not None and n >= max_frames:
+                    break
+                yield frame.to_ndarray(format="rgb24")
+        finally:
+            container.close()
+
+    return decode(), fps
+
+
+def stream_predictions(
+    predictor: Any,
+    meta: ModelMeta,
+    frames: Iterator[np.ndarray],
+    *,
+    fps: float,
+    step: int | None = None,
+    smooth: int = 3,
+    topk: int = 3,
+    on_frame: Callable[[np.ndarray, list[tuple[str, float]]], None] | None = None,
+) -> Iterator[StreamEvent]:
+    """Yield a :class:`StreamEvent` every ``step`` frames (default: half a window) once a window is full.
+
+    ``on_frame(frame, current_topk)`` is called for every frame (e.g. to draw and save it).
+    """
+    import torch
+
+    from actionrec.data.transforms import build_transform
+    from actionrec.engine.evaluate import _forward
+
+    pre = meta.preprocess
+    span = pre.clip_len * pre.frame_stride
+    step = step or max(1, span // 2)
+    transform = build_transform(pre, train=False, modality=meta.modality)
+    window: collections.deque[np.ndarray] = collections.deque(maxlen=span)
+    recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smooth))
+    current: list[tuple[str, float]] = []
+    for i, frame in enumerate(frames):
+        window.append(frame)
+        if len(window) == span and (i + 1 - span) % step == 0:
+            clip = np.stack(list(window)[:: pre.frame_stride])
+            t0 = time.perf_counter()
+            x = torch.as_tensor(transform(clip))[None]
+            recent.append(softmax(_forward(predictor, x))[0])
+            p = np.mean(recent, axis=0)
+            order = np.argsort(-p, kind="stable")[:topk]
+            current = [(meta.label(int(k)), float(p[k])) for k in order]
+            log.debug("window ending at frame %d scored in %.3f s", i, time.perf_counter() - t0)
+            yield StreamEvent(i, i / fps, current)
+        if on_frame is not None:
+            on_frame(frame, current)

@@ -1,0 +1,70 @@
+import json
+
+import onnx
+import pytest
+import torch
+
+from actionrec.deploy.clips import collect_clips, preprocess_frames, read_frames
+from actionrec.deploy.onnx_export import export_onnx
+from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.quantize import quantize_onnx, quantize_torch, top1_agreement
+from tests.deploy.conftest import tiny_model
+
+DATA = __import__("pathlib").Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def model_and_clips():
+    model = tiny_model("r2plus1d_18", clip_len=8, size=32)
+    clips = collect_clips([DATA / "short.mp4", DATA / "xvid.avi"], model.meta, step=8)
+    return model, clips
+
+
+def test_real_clips_are_preprocessed_like_meta_says(model_and_clips):
+    model, clips = model_and_clips
+    frames = read_frames(DATA / "short.mp4")
+    assert frames.shape == (32, 256, 340, 3) and frames.dtype.name == "uint8"
+    # 32 frames → 4 windows; the 164-frame AVI → 20 windows of 8
+    assert clips.shape == (4 + 20, 3, 8, 32, 32)
+    video = preprocess_frames(frames[:8], model.meta)
+    assert torch.equal(video, clips[0])
+    p = model.meta.preprocess
+    lo = (0 - max(p.mean)) / min(p.std)
+    hi = (1 - min(p.mean)) / min(p.std)
+    assert lo - 1e-5 <= float(clips.min()) and float(clips.max()) <= hi + 1e-5
+    assert float(clips.std()) > 0.1  # real content, not a constant
+
+
+def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips):
+    model, clips = model_and_clips
+    fp32 = tmp_path / "m.onnx"
+    export_onnx(model, fp32, example=clips[:1])
+    report = quantize_onnx(fp32, tmp_path / "m.int8.onnx", clips=clips, max_calib=6)
+    assert report.calib_windows == 6 and report.eval_windows == 24 and report.heldout_windows == 18
+    assert 0.0 <= report.top1_agreement <= 1.0
+    assert 0 < report.max_abs_diff < 1.0  # int8 changes the logits, but not wildly
+    assert "top-1 agrees" in report.summary()
+    m = onnx.load(str(tmp_path / "m.int8.onnx"))
+    ops = {n.op_type for n in m.graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    props = {p.key: p.value for p in m.metadata_props}
+    assert json.loads(props["int8"])["top1_agreement"] == report.top1_agreement
+    q = load_predictor(tmp_path / "m.int8.onnx")
+    assert q.meta.arch == "r2plus1d_18"
+    agree, diff, same = top1_agreement(load_predictor(fp32), q, clips)
+    assert agree == pytest.approx(report.top1_agreement) and same.shape == (24,)
+
+
+def test_torch_int8(model_and_clips):
+    model, clips = model_and_clips
+    qmodel, report = quantize_torch(model, clips=clips, max_calib=4)
+    assert any("quantized" in type(m).__module__ for m in qmodel.modules())
+    assert report.eval_windows == 24 and 0 < report.max_abs_diff < 1.0
+    out = load_predictor(qmodel, optimize=False)(clips[:2])
+    assert out.shape == (2, 5)
+
+
+def test_flow_models_need_precomputed_inputs():
+    model = tiny_model("i3d", in_channels=2)
+    with pytest.raises(ValueError, match="flow models"):
+        collect_clips([DATA / "short.mp4"], model.meta)

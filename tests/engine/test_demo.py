@@ -1,0 +1,22 @@
+"""`actionrec demo --fast`: the whole chain runs and leaves its files (accuracy is checked by the full demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actionrec.cli import main
+
+
+def test_demo_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--fast", "--out", str(tmp_path / "demo"), "--threads", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "demo finished" in text and "video-level top-1" in text
+    d = tmp_path / "demo"
+    for rel in ("data/train.txt", "run/best.safetensors", "run/curves.png", "eval/confusion.png", "eval/predictions.npz", "demo_prediction.gif"):
+        assert (d / rel).is_file(), rel
+    from PIL import Image
+
+    with Image.open(d / "demo_prediction.gif") as im:
+        assert im.n_frames == 24 and min(im.size) >= 224

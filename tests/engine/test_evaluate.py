@@ -1,0 +1,84 @@
+"""Evaluation on saved predictions, two-stream fusion, several checkpoints in one summary, eval errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actionrec.cli import main
+from actionrec.engine.evaluate import Predictions, fuse_predictions, write_summary
+from actionrec.engine.metrics import summarize
+
+CLASSES = ["a", "b", "c"]
+
+
+def _preds(path: Path, logits: list, labels: list[int], videos: list[str] | None = None) -> Path:
+    videos = videos or [f"v{i}.mp4" for i in range(len(labels))]
+    return Predictions(videos, np.array(labels), np.array(logits, dtype=np.float32), CLASSES).save(path)
+
+
+def test_saved_predictions_round_trip_and_known_numbers(tmp_path: Path) -> None:
+    logits = [[[2.0, 0, 0], [0, 1.0, 0]], [[0, 0, 3.0], [0, 0, 3.0]], [[0, 2.0, 0], [1.0, 0, 0]], [[0, 0, 1.0], [0, 1.0, 0.9]]]
+    p = Predictions.load(_preds(tmp_path / "p.npz", logits, [0, 2, 0, 1]))
+    assert p.videos[1] == "v1.mp4" and p.view_logits.shape == (4, 2, 3) and p.class_names == CLASSES
+    m = summarize(p.view_logits, p.labels)
+    assert m.clip_top1 == pytest.approx(5 / 8)  # views right: v0 #0, v1 #0 and #1, v2 #1, v3 #1
+    # softmax means: v0 -> a (right), v1 -> c (right), v2 -> b (wrong), v3 -> c (0.478 vs b 0.316: wrong)
+    assert m.video_top1 == pytest.approx(2 / 4)
+    assert m.per_class == pytest.approx([0.5, 0.0, 1.0])
+
+
+def test_fuse_two_streams(tmp_path: Path) -> None:
+    labels = [0, 1, 2]
+    rgb = _preds(tmp_path / "rgb.npz", [[[3.0, 0, 0]], [[2.0, 1.0, 0]], [[0, 2.0, 0]]], labels)  # right, wrong, wrong
+    # the flow file lists the same videos in another order
+    flow = _preds(tmp_path / "flow.npz", [[[0, 0, 3.0]], [[0, 4.0, 0]], [[1.0, 0, 0]]], [2, 1, 0], ["v2.mp4", "v1.mp4", "v0.mp4"])
+    fused = fuse_predictions([rgb, flow], [1.0, 1.0])
+    assert fused.videos == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    assert summarize(fused.view_logits, fused.labels).video_top1 == pytest.approx(1.0)
+    assert summarize(fuse_predictions([rgb, flow], [1.0, 0.0]).view_logits, fused.labels).video_top1 == pytest.approx(1 / 3)
+    fused_logits = fuse_predictions([rgb, flow], on="logits")
+    np.testing.assert_allclose(fused_logits.view_logits[:, 0], [[4.0, 0, 0], [2.0, 5.0, 0], [0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="not the same videos"):
+        fuse_predictions([rgb, _preds(tmp_path / "x.npz", [[[1.0, 0, 0]]], [0])])
+    with pytest.raises(ValueError, match="2 weights for 3"):
+        fuse_predictions([rgb, flow, flow], [1, 2])
+    assert main(["fuse", str(rgb), str(flow), "--weights", "1", "2", "--out", str(tmp_path / "fused")]) == 0
+    assert json.loads((tmp_path / "fused" / "metrics.json").read_text())["video_top1"] == pytest.approx(1.0)
+    rows = [{"name": "x", "video_top1": 0.5}, {"name": "y", "video_top1": 0.75}]
+    csv_path, md_path = write_summary(rows, tmp_path)
+    assert csv_path.read_text().splitlines() == ["name,video_top1", "x,0.5000", "y,0.7500"]
+    assert "| y | 0.7500 |" in md_path.read_text()
+
+
+def test_eval_cli_several_checkpoints(make_config, synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    from actionrec.engine.train import train
+
+    cfg = make_config("m", train={"epochs": 2, "keep_last": 2}, eval={"every": 0})
+    train(cfg)
+    ckpts = [str(Path(cfg.output_dir) / n) for n in ("best.safetensors", "last.safetensors")]
+    out = tmp_path / "ev"
+    args = ["eval", *ckpts, "--root", str(synth_root), "--list", "val.txt", "--clips", "2", "--crops", "1", "--out", str(out), "--backend", "torch"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "clip-level top-1" in text and "video-level top-1" in text
+    for c in ckpts:
+        sub = out / Path(c).stem
+        assert {"predictions.npz", "metrics.json", "per_class.csv", "confusion.png"} <= {p.name for p in sub.iterdir()}
+        p = Predictions.load(sub / "predictions.npz")
+        assert p.view_logits.shape == (4, 2, 4)  # 4 val videos x 2 clips x 4 classes
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("name,videos,views,clip_top1")
+    # a checkpoint for another class count
+    other = make_config("o", train={"epochs": 1}, eval={"every": 0}, data={"val_list": "val.txt"})
+    train(other)
+    bad_list = tmp_path / "two.txt"
+    bad_list.write_text("move_left/move_left_004.mp4 0\nmove_right/move_right_004.mp4 1\n")
+    (tmp_path / "classes.txt").write_text("x\ny\n")
+    assert main(["eval", ckpts[0], "--root", str(synth_root), "--list", str(bad_list), "--backend", "torch"]) == 2
+    assert "predicts 4 classes but the dataset has 2" in capsys.readouterr().err
+    assert main(["eval", ckpts[0], "--root", str(tmp_path / "missing"), "--list", "val.txt"]) == 2
+    assert "data.root: no such directory" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Training: the loss goes down, exact resume, run outputs, clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from actionrec.checkpoint import CheckpointError, load_model, read_tensors
+from actionrec.config import ConfigError
+from actionrec.engine.train import train
+
+
+def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa: ANN001
+    cfg = make_config(train={"epochs": 6, "keep_last": 2}, optimizer={"lr": 0.1}, eval={"start_epoch": 5, "every": 1})
+    result = train(cfg)
+    losses = [h["train_loss"] for h in result.history]
+    assert len(losses) == 6
+    assert min(losses[-2:]) < losses[0] - 0.05, losses
+    out = Path(cfg.output_dir)
+    for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "best.safetensors", "last.safetensors", "curves.png"):
+        assert (out / name).is_file(), name
+    ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert ckpts == ["epoch_0005.safetensors", "epoch_0006.safetensors"]  # only the last 2 kept
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["type"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3, 4, 5, 6]
+    assert "val_video_top1" in epochs[4] and "val_video_top1" not in epochs[3]
+    assert any(r["type"] == "step" for r in records)
+    model = load_model(out / "best.safetensors")
+    assert model.meta.class_names == ["move_left", "move_right", "move_up", "move_down"]
+    assert model.meta.preprocess.clip_len == 4 and model.meta.arch_kwargs["widths"] == [4, 8, 8, 8]
+
+
+def test_resume_is_exact(make_config) -> None:  # noqa: ANN001
+    kw = dict(train={"epochs": 3, "accumulate_steps": 2}, model={"dropout": 0.3}, schedule={"name": "multistep", "milestones": [2], "warmup_epochs": 1.0})
+    full = make_config("full", **kw)
+    train(full)
+    part = make_config("part", **kw)
+    assert train(part, stop_after_epoch=1).stopped_early
+    assert sorted(p.name for p in (Path(part.output_dir) / "checkpoints").iterdir()) == ["epoch_0001.safetensors"]
+    torch.manual_seed(12345)  # disturb the global RNG: resume must restore it
+    train(part, resume=True)
+    a = read_tensors(Path(full.output_dir) / "last.safetensors")
+    b = read_tensors(Path(part.output_dir) / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    epochs = [json.loads(x)["epoch"] for x in (Path(part.output_dir) / "metrics.jsonl").read_text().splitlines() if '"epoch", "epoch"' in x or '"type": "epoch"' in x]
+    assert epochs == [1, 2, 3]
+
+
+def test_finetune_new_head_and_freeze(make_config, tmp_path: Path) -> None:  # noqa: ANN001
+    src = make_config("src", train={"epochs": 1}, eval={"every": 0})
+    train(src)
+    ft = make_config("ft", model={"pretrained": str(Path(src.output_dir) / "last.safetensors"), "trainable": ["fc", "layer4"]}, train={"epochs": 1}, eval={"every": 0})
+    before = read_tensors(Path(src.output_dir) / "last.safetensors")
+    train(ft)
+    after = read_tensors(Path(ft.output_dir) / "last.safetensors")
+    assert torch.equal(before["stem.0.weight"], after["stem.0.weight"])  # frozen
+    assert not torch.equal(before["layer4.0.conv1.0.0.weight"], after["layer4.0.conv1.0.0.weight"])  # trained
+
+
+def test_errors_name_the_problem(make_config, tmp_path: Path) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match="data.root: no such directory"):
+        train(make_config(data={"root": str(tmp_path / "nope")}))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises((ValueError, Exception), match="(?i)empty|no .*videos|no samples"):
+        train(make_config(data={"train_list": str(empty)}))
+    # resuming a run with another architecture
+    src = make_config("src", train={"epochs": 1}, eval={"every": 0})
+    train(src)
+    other = make_config("src", model={"arch": "r3d_18", "widths": [4, 8, 8, 8]}, train={"epochs": 2}, eval={"every": 0})
+    with pytest.raises(CheckpointError, match="r2plus1d_18 with 4 classes"):
+        train(other, resume=True)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train(make_config("fresh"), resume=True)
