@@ -75,6 +75,11 @@ def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: cannot read safetensors ({e})") from e
 
 
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model tensors of a checkpoint: a training state's ``@``-prefixed entries are left out."""
+    return {k: v for k, v in read_tensors(path).items() if not k.startswith("@")}
+
+
 def load_state_dict_checked(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "") -> None:
     """``load_state_dict(strict=True)`` with an error that lists missing/unexpected keys and shape mismatches."""
     own = model.state_dict()
@@ -104,7 +109,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
 
     meta = read_meta(path)
     model = create_model(meta.arch, num_classes=meta.num_classes, **meta.arch_kwargs)
-    load_state_dict_checked(model, read_tensors(path), source=str(path))
+    load_state_dict_checked(model, read_weights(path), source=str(path))
     model.meta = meta
     return model.to(device).eval()
 

@@ -32,12 +32,16 @@ class VideoClipDataset(Dataset):
     """Clips of ``samples`` prepared for a model with ``preprocess`` (see the module docstring).
 
     ``root`` is joined to relative sample paths. ``seed`` fixes the random clips and crops
-    together with torch's seed (so a seeded DataLoader run is reproducible).
+    together with torch's seed (so a seeded DataLoader run is reproducible); call
+    :meth:`set_epoch` at the start of every epoch so that a resumed run draws the same ones.
+    ``flip=False`` turns off the random horizontal flip of training clips (for classes that a
+    mirror image changes, e.g. "move left").
     """
 
     def __init__(self, samples: list[Sample], *, preprocess: Preprocess, modality: str = "rgb", train: bool,
                  num_clips: int = 1, num_crops: int = 1, root: str | None = None, seed: int = 0,
-                 short: str = "loop", scale_jitter: tuple[float, float] | None = None) -> None:
+                 short: str = "loop", scale_jitter: tuple[float, float] | None = None,
+                 flip: bool = True) -> None:
         if not samples:
             raise ValueError("VideoClipDataset needs at least one sample")
         self.samples = list(samples)
@@ -50,9 +54,15 @@ class VideoClipDataset(Dataset):
         else:
             self.sampler = UniformClipSampler(num_clips, p.clip_len, p.frame_stride, short=short)
         self.transform = build_transform(p, train=train, modality=modality, num_crops=self.num_crops,
-                                         scale_jitter=scale_jitter if train else None)
+                                         scale_jitter=scale_jitter if train else None, flip=flip)
+        self.epoch = 0
         self._calls = itertools.count()
         self.bad: set[str] = set()  # paths that failed in this process
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's random clips (also restarts the per-process draw counter)."""
+        self.epoch = epoch
+        self._calls = itertools.count()
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -65,7 +75,9 @@ class VideoClipDataset(Dataset):
         if not self.train:
             return np.random.default_rng([self.seed, index])
         # torch.initial_seed() differs per DataLoader worker and epoch; the counter per call
-        return np.random.default_rng([self.seed, torch.initial_seed() % (1 << 63), index, next(self._calls)])
+        return np.random.default_rng(
+            [self.seed, self.epoch, torch.initial_seed() % (1 << 63), index, next(self._calls)]
+        )
 
     def __getitem__(self, index: int):  # noqa: ANN204 - tuple or None
         sample = self.samples[index]

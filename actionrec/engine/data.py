@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -75,15 +74,9 @@ def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
 def build_dataset(
     samples: list[Any], preprocess: Preprocess, data: DataConfig, *, train: bool, num_clips: int = 1, num_crops: int = 1, seed: int = 0
 ) -> Dataset:
-    import inspect
-
     from actionrec.data.dataset import VideoClipDataset
 
-    params = inspect.signature(VideoClipDataset).parameters
-    extra: dict[str, Any] = {}
-    if "flip" in params:
-        extra["flip"] = data.hflip
-    ds = VideoClipDataset(
+    return VideoClipDataset(
         samples,
         preprocess=preprocess,
         modality=data.modality,
@@ -92,14 +85,8 @@ def build_dataset(
         num_crops=num_crops,
         root=data.root,
         seed=seed,
-        **extra,
+        flip=data.hflip,
     )
-    if train and not data.hflip and "flip" not in params:
-        # the dataset has no flip switch: swap in a transform without flips
-        from actionrec.data.transforms import build_transform
-
-        ds.transform = build_transform(preprocess, train=True, modality=data.modality, flip=False)
-    return ds
 
 
 def _collate(batch: list[Any]) -> tuple[Any, int]:
@@ -125,10 +112,6 @@ def train_loader(
     sampler.set_epoch(epoch)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
-    elif hasattr(dataset, "_calls"):
-        # VideoClipDataset numbers its random draws with a per-process counter; restart it every
-        # epoch so that a resumed run (a new process) draws the same augmentation.
-        dataset._calls = itertools.count()
     gen = torch.Generator()
     gen.manual_seed(seed * 100_003 + epoch * 1_009 + rank)
     return DataLoader(

@@ -83,9 +83,12 @@ def run_demo(out: str | Path = "actionrec-demo", *, fast: bool = False, threads:
     log.info("3/4 evaluating %s on the validation videos", best)
     preds, metrics = evaluate_checkpoint(best, cfg.data, num_clips=2, num_crops=1, batch_size=16, backend="torch", optimize=False)
     write_report(out / "eval", preds, metrics, name="demo")
-    video = Path(preds.videos[0])
+    # show a validation video the model gets right (the first one, if it gets none right)
+    correct = (preds.probs.argmax(axis=1) == preds.labels).nonzero()[0]
+    pick = int(correct[0]) if len(correct) else 0
+    video = Path(preds.videos[pick])
     log.info("4/4 predicting %s", video)
     predictor, meta = load_for_inference(best, backend="torch", optimize=False)
     result = predict_video(predictor, meta, video, topk=3)
     gif = write_annotated(video, result, out / "demo_prediction.gif")
-    return DemoResult(out, time.perf_counter() - t0, metrics.video_top1, metrics.clip_top1, gif, result.topk[0][0], meta.label(int(preds.labels[0])))
+    return DemoResult(out, time.perf_counter() - t0, metrics.video_top1, metrics.clip_top1, gif, result.topk[0][0], meta.label(int(preds.labels[pick])))

@@ -69,7 +69,7 @@ def resolve_pretrained(arch: str, pretrained: str) -> Path:
 
 def load_pretrained(arch: str, pretrained: str, *, num_classes: int | None = None, **kwargs: Any) -> nn.Module:
     """Build ``arch`` with the weights of ``pretrained``; a different ``num_classes`` replaces the head."""
-    from actionrec.checkpoint import CheckpointError, load_state_dict_checked, read_meta, read_tensors
+    from actionrec.checkpoint import CheckpointError, load_state_dict_checked, read_meta, read_weights
     from actionrec.models.registry import get_builder
 
     path = resolve_pretrained(arch, pretrained)
@@ -77,7 +77,7 @@ def load_pretrained(arch: str, pretrained: str, *, num_classes: int | None = Non
     if meta.arch != arch:
         raise CheckpointError(f"{path} holds a {meta.arch} model, not a {arch}")
     model = get_builder(arch)(num_classes=meta.num_classes, **{**meta.arch_kwargs, **kwargs})
-    load_state_dict_checked(model, read_tensors(path), source=str(path))
+    load_state_dict_checked(model, read_weights(path), source=str(path))
     meta.arch_kwargs = {**meta.arch_kwargs, **kwargs}
     model.meta = meta
     if num_classes is not None and num_classes != meta.num_classes:

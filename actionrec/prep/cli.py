@@ -54,8 +54,10 @@ def add_parsers(sub) -> None:  # noqa: ANN001
 
     p = ps.add_parser("synthetic", help="generate a small synthetic action dataset (class folders of videos)")
     p.add_argument("dst")
-    p.add_argument("--classes", type=int, default=6)
-    p.add_argument("--per-class", type=int, default=30)
+    p.add_argument("--classes", type=int, default=6, help="number of classes, 2..8 [6]")
+    p.add_argument("--per-class", type=int, default=30, help="videos per class [30]")
+    p.add_argument("--val-per-class", type=int, default=None,
+                   help="of those, validation videos per class, listed in val.txt [per-class // 5]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=64, help="frame size in pixels [64]")
     p.add_argument("--frames", type=int, default=24, help="frames per video [24]")
@@ -100,6 +102,6 @@ def _synthetic(args: argparse.Namespace) -> int:
     from actionrec.data.synthetic import generate
 
     out = generate(args.dst, classes=args.classes, per_class=args.per_class, seed=args.seed, size=args.size,
-                   frames=args.frames, workers=args.workers)
+                   frames=args.frames, workers=args.workers, val_per_class=args.val_per_class)
     print(out)
     return 0

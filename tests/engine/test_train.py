@@ -32,6 +32,10 @@ def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa:
     model = load_model(out / "best.safetensors")
     assert model.meta.class_names == ["move_left", "move_right", "move_up", "move_down"]
     assert model.meta.preprocess.clip_len == 4 and model.meta.arch_kwargs["widths"] == [4, 8, 8, 8]
+    # a training checkpoint (model + optimiser state) also loads as a model, with the same weights as last
+    epoch6 = load_model(out / "checkpoints" / "epoch_0006.safetensors")
+    last = load_model(out / "last.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(epoch6.state_dict().values(), last.state_dict().values()))
 
 
 def test_resume_is_exact(make_config) -> None:  # noqa: ANN001
