@@ -1,7 +1,8 @@
 """Int8 on real clips: DeepMind's I3D (converted) over every 64-frame window of the real videos, fp32 vs int8.
 
-Reports top-1 agreement of ONNX Runtime static QDQ int8 with fp32 (all windows, and the windows not used for
-calibration), and the speed of eager / optimized / ORT fp32 / ORT int8 at batch 1 (interleaved rounds).
+Reports top-1 agreement with fp32 of ONNX Runtime static QDQ int8 and of PyTorch FX static int8 (all windows,
+and the windows not used for calibration), and the speed of eager / optimized / ORT fp32 / ORT int8 /
+torch int8 at batch 1 (interleaved rounds).
 
     python benchmarks/bench_cpu_int8_i3d.py                       # checkpoint from actionrec.hub (converted once)
     python benchmarks/bench_cpu_int8_i3d.py --ckpt i3d.safetensors --videos a.mp4 b.avi --step 16
@@ -23,7 +24,7 @@ import torch
 
 warnings.filterwarnings("ignore")
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # the project's ../shared
 DEFAULT_VIDEOS = [
     SHARED / "i3d_cricket" / "v_CricketShot_g04_c01_rgb.gif",
     SHARED / "videos" / "applyeyemakeup_xvid.avi",
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from actionrec.deploy.onnx_export import export_onnx
     from actionrec.deploy.optimize import optimize_for_cpu
     from actionrec.deploy.predictor import _onnx_predictor
-    from actionrec.deploy.quantize import quantize_onnx
+    from actionrec.deploy.quantize import quantize_onnx, quantize_torch
 
     if args.ckpt is None:
         from actionrec.hub import pretrained_path
@@ -70,18 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     qrep = quantize_onnx(d / "i3d.onnx", d / "i3d.int8.onnx", clips=clips, max_calib=args.max_calib, batch=1,
                          num_threads=args.threads)
     quant_s = time.perf_counter() - t
+    t = time.perf_counter()
+    tq_model, tqrep = quantize_torch(model, clips=clips, max_calib=args.max_calib, batch=1)
+    tquant_s = time.perf_counter() - t
     print(f"\n### I3D (DeepMind Kinetics-400, converted) int8 vs fp32 on real windows, {args.threads} threads\n")
     print(f"- ONNX export parity: max |Δlogit| {rep.max_abs_diff:.2e} ({export_s:.0f} s)")
     print(f"- {qrep.summary()} ({quant_s:.0f} s)")
+    print(f"- {tqrep.summary()} ({tquant_s:.0f} s)")
 
     # the labels the fp32 model gives, for the record
     fp32 = _onnx_predictor(d / "i3d.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
     int8 = _onnx_predictor(d / "i3d.int8.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
-    result = {"windows": len(clips), "export": rep.to_dict(), "int8": qrep.to_dict(), "speed": {}}
+    result = {"windows": len(clips), "export": rep.to_dict(), "int8": qrep.to_dict(), "torch_int8": tqrep.to_dict(), "speed": {}}
 
     if args.rounds:
         x = clips[:1]
-        fns = {"eager": model.eval(), "optimized": optimize_for_cpu(model, example=x), "ort-fp32": fp32, "ort-int8": int8}
+        fns = {"eager": model.eval(), "optimized": optimize_for_cpu(model, example=x), "ort-fp32": fp32, "ort-int8": int8,
+               "torch-int8": tq_model}
         with torch.inference_mode():
             for fn in fns.values():
                 fn(x)

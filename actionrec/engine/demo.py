@@ -53,7 +53,7 @@ def demo_config(out: Path, *, fast: bool = False, threads: int | None = None) ->
             },
             "optimizer": {"name": "adamw", "lr": 0.002, "weight_decay": 0.01},
             "schedule": {"name": "cosine", "warmup_epochs": 1.0, "warmup_factor": 0.1},
-            "train": {"epochs": 4 if fast else 20, "checkpoint_every": 1, "keep_last": 1, "log_every": 5, "threads": threads},
+            "train": {"epochs": 4 if fast else 30, "checkpoint_every": 1, "keep_last": 1, "log_every": 5, "threads": threads},
             "eval": {"start_epoch": 2 if fast else 10, "every": 2 if fast else 5, "num_clips": 1},
             "output_dir": str(out / "run"),
             "seed": 0,

@@ -63,17 +63,6 @@ class Predictions:
             raise ValueError(f"{path}: not an actionrec predictions file ({e})") from e
 
 
-def _load_predictor(source: Any, backend: str, optimize: bool | None, device: str) -> Any:
-    try:
-        from actionrec.deploy.predictor import load_predictor
-    except ImportError:  # deploy area not installed in this tree: plain torch model
-        log.debug("actionrec.deploy.predictor unavailable; using the torch model")
-        from actionrec.checkpoint import load_model
-
-        return load_model(source, device=device) if not hasattr(source, "forward") else source
-    return load_predictor(source, backend=backend, optimize=optimize, device=device)
-
-
 def _forward(predictor: Any, x: Any) -> np.ndarray:
     import torch
 
@@ -100,10 +89,10 @@ def evaluate_checkpoint(
 
     from tqdm import tqdm
 
-    from actionrec.checkpoint import read_meta
     from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess
+    from actionrec.engine.predict import load_for_inference
 
-    meta = read_meta(ckpt)
+    predictor, meta = load_for_inference(ckpt, backend=backend, optimize=optimize, device=device)
     samples, class_names = load_split(data, subset)
     if meta.num_classes != len(class_names):
         raise ValueError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
@@ -112,7 +101,6 @@ def evaluate_checkpoint(
     if meta.class_names and list(meta.class_names) != list(class_names):
         log.warning("%s: class names differ from the dataset's; scoring by index", ckpt)
     pre = resolve_preprocess(meta.preprocess, data)
-    predictor = _load_predictor(str(ckpt), backend, optimize, device)
     ds = build_dataset(samples, pre, dataclasses.replace(data, modality=meta.modality), train=False, num_clips=num_clips, num_crops=num_crops)
     dl = eval_loader(ds, batch_size=batch_size, num_workers=data.num_workers)
     v = num_clips * num_crops

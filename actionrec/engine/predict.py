@@ -64,11 +64,12 @@ def clip_indices(n: int, *, clip_len: int, stride: int = 1, num_clips: int = 0) 
 
 def load_for_inference(source: Any, *, backend: str = "auto", optimize: bool | None = None, device: str = "cpu") -> tuple[Any, ModelMeta]:
     """``(predictor, meta)`` for a checkpoint / ONNX file / module, through the deploy area's ``load_predictor``."""
-    from actionrec.engine.evaluate import _load_predictor
+    from actionrec.deploy.predictor import load_predictor
 
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise FileNotFoundError(f"checkpoint not found: {source}")
-    predictor = _load_predictor(str(source) if isinstance(source, Path) else source, backend, optimize, device)
+    source = str(source) if isinstance(source, Path) else source
+    predictor = load_predictor(source, backend=backend, optimize=optimize, device=device)
     meta = getattr(predictor, "meta", None)
     if meta is None:
         raise ValueError(f"{source}: no model metadata (class names, preprocessing)")

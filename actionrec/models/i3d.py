@@ -44,6 +44,18 @@ def _pad_same(x: torch.Tensor, kernel: Triple, stride: Triple) -> torch.Tensor:
     return F.pad(x, (*pw, *ph, *pt))
 
 
+def _avg_pool_valid(x: torch.Tensor) -> torch.Tensor:
+    # DeepMind: 2×7×7 average pool, stride 1, "VALID"; at 224² this covers the whole frame.
+    # Smaller inputs (tests, small crops) pool over what there is.
+    kernel = (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4]))
+    return F.avg_pool3d(x, kernel_size=kernel, stride=1)
+
+
+# Shape-dependent helpers stay opaque calls under torch.fx tracing (e.g. FX int8 quantisation).
+torch.fx.wrap("_pad_same")
+torch.fx.wrap("_avg_pool_valid")
+
+
 class MaxPool3dSame(nn.Module):
     """Max-pool with TF "SAME" padding. Inputs are post-ReLU (≥ 0), so zero padding equals TF's."""
 
@@ -156,13 +168,9 @@ class I3D(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        # DeepMind: 2×7×7 average pool, stride 1, "VALID"; at 224² this covers the whole frame.
-        # Smaller inputs (tests, small crops) pool over what there is.
-        kernel = (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4]))
-        x = F.avg_pool3d(x, kernel_size=kernel, stride=1)
+        x = _avg_pool_valid(self.features(x))
         x = self.logits(self.dropout(x))  # (N, num_classes, T', H', W')
-        return x.mean(dim=(3, 4)).mean(dim=2)
+        return x.flatten(2).mean(dim=2)  # mean over time and space
 
 
 @register_model

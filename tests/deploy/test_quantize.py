@@ -64,6 +64,17 @@ def test_torch_int8(model_and_clips):
     assert out.shape == (2, 5)
 
 
+def test_torch_int8_traces_i3d():
+    """I3D's shape-dependent "SAME" padding stays an opaque call under FX, so I3D quantises too."""
+    model = tiny_model("i3d", clip_len=16, size=64)
+    clips = collect_clips([DATA / "short.mp4"], model.meta, step=8)[:4]
+    qmodel, report = quantize_torch(model, clips=clips, max_calib=2, batch=2)
+    assert sum("quantized" in type(m).__module__ for m in qmodel.modules()) > 50  # the convolutions
+    assert report.eval_windows == len(clips) == 3 and report.max_abs_diff < 0.1
+    with torch.inference_mode():
+        assert torch.allclose(qmodel(clips[:1]), model(clips[:1]), atol=0.1)
+
+
 def test_flow_models_need_precomputed_inputs():
     model = tiny_model("i3d", in_channels=2)
     with pytest.raises(ValueError, match="flow models"):

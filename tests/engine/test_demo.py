@@ -20,3 +20,17 @@ def test_demo_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     with Image.open(d / "demo_prediction.gif") as im:
         assert im.n_frames == 24 and min(im.size) >= 224
+
+
+def test_shipped_recipe_is_the_demos() -> None:
+    """configs/demo_synthetic.yaml and `actionrec demo` train the same way (paths and threads aside)."""
+    from actionrec.config import config_to_dict, load_config
+    from actionrec.engine.demo import demo_config
+
+    shipped = config_to_dict(load_config(Path(__file__).parents[2] / "configs" / "demo_synthetic.yaml"))
+    demo = config_to_dict(demo_config(Path("somewhere")))
+    for d in (shipped, demo):
+        d.pop("output_dir")
+        d["data"].pop("root")
+        d["train"].pop("threads")
+    assert shipped == demo

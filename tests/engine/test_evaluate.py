@@ -82,3 +82,24 @@ def test_eval_cli_several_checkpoints(make_config, synth_root: Path, tmp_path: P
     assert "predicts 4 classes but the dataset has 2" in capsys.readouterr().err
     assert main(["eval", ckpts[0], "--root", str(tmp_path / "missing"), "--list", "val.txt"]) == 2
     assert "data.root: no such directory" in capsys.readouterr().err
+
+
+def test_eval_parity_torch_and_onnxruntime(make_config, synth_root: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """Accuracy parity is one command per backend: the same split, the same views, the same logits."""
+    from actionrec.engine.train import train
+
+    cfg = make_config("p", train={"epochs": 1}, eval={"every": 0})
+    train(cfg)
+    ckpt = Path(cfg.output_dir) / "best.safetensors"
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", str(ckpt), "-o", str(onnx_path)]) == 0
+    common = ["--root", str(synth_root), "--list", "val.txt", "--clips", "2", "--crops", "3"]
+    assert main(["eval", str(ckpt), *common, "--backend", "torch", "--out", str(tmp_path / "t")]) == 0
+    assert main(["eval", str(onnx_path), *common, "--backend", "onnxruntime", "--out", str(tmp_path / "o")]) == 0
+    t = Predictions.load(tmp_path / "t" / "predictions.npz")
+    o = Predictions.load(tmp_path / "o" / "predictions.npz")
+    assert t.videos == o.videos and t.view_logits.shape == o.view_logits.shape == (4, 6, 4)
+    assert np.abs(t.view_logits - o.view_logits).max() < 1e-3
+    mt = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    mo = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert mt == mo or all(abs(mt[k] - mo[k]) < 1e-9 for k in mt if isinstance(mt[k], float))
