@@ -108,6 +108,10 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path) -> Path | None:
         if pts:
             ax.plot(*zip(*pts), "o-", label=key)
     ax.set_xlabel("epoch"), ax.set_ylim(0, 1), ax.set_title("accuracy"), ax.legend()
+    return _save_png(plt, fig, path)
+
+
+def _save_png(plt, fig, path: str | Path) -> Path:  # noqa: ANN001
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
@@ -134,9 +138,4 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
                     ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title or "confusion matrix (video-level)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return _save_png(plt, fig, path)

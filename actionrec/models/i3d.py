@@ -51,9 +51,16 @@ def _avg_pool_valid(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool3d(x, kernel_size=kernel, stride=1)
 
 
-# Shape-dependent helpers stay opaque calls under torch.fx tracing (e.g. FX int8 quantisation).
+def _mean_over_space_time(x: torch.Tensor) -> torch.Tensor:
+    # (N, K, T', H', W') -> (N, K): DeepMind averages the logits over space, then time.
+    return x.mean(dim=(3, 4)).mean(dim=2)
+
+
+# Shape-dependent helpers stay opaque calls under torch.fx tracing (FX int8 quantisation), and the
+# final mean runs in float there (quantized mean does not support channels-last-3d inputs).
 torch.fx.wrap("_pad_same")
 torch.fx.wrap("_avg_pool_valid")
+torch.fx.wrap("_mean_over_space_time")
 
 
 class MaxPool3dSame(nn.Module):
@@ -170,7 +177,7 @@ class I3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _avg_pool_valid(self.features(x))
         x = self.logits(self.dropout(x))  # (N, num_classes, T', H', W')
-        return x.flatten(2).mean(dim=2)  # mean over time and space
+        return _mean_over_space_time(x)
 
 
 @register_model

@@ -7,7 +7,7 @@ import torch
 from actionrec.deploy.clips import collect_clips, preprocess_frames, read_frames
 from actionrec.deploy.onnx_export import export_onnx
 from actionrec.deploy.predictor import load_predictor
-from actionrec.deploy.quantize import quantize_onnx, quantize_torch, top1_agreement
+from actionrec.deploy.quantize import quantize_onnx, quantize_torch, stem_convs, top1_agreement
 from tests.deploy.conftest import tiny_model
 
 DATA = __import__("pathlib").Path(__file__).parents[1] / "data"
@@ -47,6 +47,13 @@ def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips
     m = onnx.load(str(tmp_path / "m.int8.onnx"))
     ops = {n.op_type for n in m.graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    # the stem convolution reads the raw input and stays fp32; every other convolution is quantised
+    stem = stem_convs(onnx.load(str(fp32)).graph)
+    assert len(stem) == 1
+    dq_out = {o for n in m.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = {n.name: n for n in m.graph.node if n.op_type == "Conv"}
+    assert not dq_out.intersection(convs[stem[0]].input)
+    assert all(dq_out.intersection(c.input) for name, c in convs.items() if name != stem[0])
     props = {p.key: p.value for p in m.metadata_props}
     assert json.loads(props["int8"])["top1_agreement"] == report.top1_agreement
     q = load_predictor(tmp_path / "m.int8.onnx")
