@@ -4,8 +4,8 @@ Two flows (both static: activation ranges come from calibration clips):
 
 * :func:`quantize_onnx` — ONNX Runtime static QDQ (per-channel s8 weights, u8 activations);
   the result is a deployable ``.onnx`` file with our metadata and the agreement figures in it.
-* :func:`quantize_torch` — PyTorch FX static PTQ with the x86 backend (VNNI), the fastest int8
-  path on CPU; needs an FX-traceable model (the video ResNets are; I3D's "SAME" padding may not be).
+* :func:`quantize_torch` — PyTorch FX static PTQ with the x86 backend (VNNI where the CPU has it);
+  needs an FX-traceable model (all of ours are).
 
 Int8 changes the logits: never use it silently. :func:`top1_agreement` measures how often the
 int8 model's top-1 class equals the fp32 model's on real windows.
@@ -151,8 +151,8 @@ def quantize_onnx(
 
     ``keep_stem_fp32`` leaves the convolution(s) reading the input in fp32. Normalised 8-bit video
     (e.g. ``x/255*2-1``) lies half a step off any u8 grid that holds 0 exactly, so quantising the input
-    drops every other level; with DeepMind's I3D that flipped the top-1 of 6 of 26 real windows
-    (max |Δlogit| 6.6), against 0 of 26 (0.86) with the stem in fp32.
+    merges neighbouring levels. With DeepMind's I3D, quantising the stem (input and weights) flipped the
+    top-1 of 6 of 26 real windows (max |Δlogit| 6.6); with the stem in fp32, 0 of 26 (0.86).
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
