@@ -64,7 +64,7 @@ class QuantReport:
             else ""
         )
         return (
-            f"int8 ({self.method}) top-1 agrees with fp32 on {self.top1_agreement:.1%} of {self.eval_windows} real windows"
+            f"int8 ({self.method}) top-1 agrees with fp32 on {self.top1_agreement:.1%} of {self.eval_windows} windows"
             f"{held}; calibrated on {self.calib_windows}; max |Δlogit| {self.max_abs_diff:.3g}"
         )
 
