@@ -211,6 +211,7 @@ def _validate(cfg: Config) -> None:
         (cfg.train.accumulate_steps >= 1, "train.accumulate_steps", cfg.train.accumulate_steps),
         (cfg.train.keep_last >= 1, "train.keep_last", cfg.train.keep_last),
         (cfg.train.checkpoint_every >= 1, "train.checkpoint_every", cfg.train.checkpoint_every),
+        (cfg.train.log_every >= 1, "train.log_every", cfg.train.log_every),
         (0.0 <= cfg.train.label_smoothing < 1.0, "train.label_smoothing", cfg.train.label_smoothing),
         (cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr),
         (cfg.eval.every >= 0, "eval.every", cfg.eval.every),

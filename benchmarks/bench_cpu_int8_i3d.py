@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-calib", type=int, default=8, help="calibration windows (every other window, at most this many)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="speed rounds (batch 1); 0 = agreement only")
+    ap.add_argument("--quantize-stem", action="store_true", help="ORT: quantise the stem convolution too (keep_stem_fp32=False)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     export_s = time.perf_counter() - t
     t = time.perf_counter()
     qrep = quantize_onnx(d / "i3d.onnx", d / "i3d.int8.onnx", clips=clips, max_calib=args.max_calib, batch=1,
-                         num_threads=args.threads)
+                         num_threads=args.threads, keep_stem_fp32=not args.quantize_stem)
     quant_s = time.perf_counter() - t
     t = time.perf_counter()
     tq_model, tqrep = quantize_torch(model, clips=clips, max_calib=args.max_calib, batch=1)

@@ -46,6 +46,7 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
         (["optimizer.name=rmsprop"], r"field 'optimizer.name' must be one of sgd, adam, adamw, got 'rmsprop'"),
         (["model.widths=[8, x]"], r"field 'model.widths\[1\]' must be an integer"),
         (["data.batch_size=0"], r"field 'data.batch_size' has an invalid value 0"),
+        (["train.log_every=0"], r"field 'train.log_every' has an invalid value 0"),
         (["optimizer=3"], r"section 'optimizer' must be a mapping"),
         (["optimizer.lr"], r"must look like section.field=value"),
     ],

@@ -183,12 +183,10 @@ def _build(
         fp32 = _ensure_onnx(model, onnx_path, meta, example, workdir)
         return _onnx_predictor(fp32, meta=meta, optimize=True, device="cpu", num_threads=threads), notes, False
     if name in ("cuda-fp32", "cuda-fp16"):
-        dev_model = model.to("cuda").eval()
-        dtype = torch.float16 if name == "cuda-fp16" else torch.float32
-        if dtype == torch.float16:
-            import copy
+        import copy
 
-            dev_model = copy.deepcopy(dev_model).half()
+        dtype = torch.float16 if name == "cuda-fp16" else torch.float32
+        dev_model = copy.deepcopy(model).to("cuda", dtype).eval()  # a copy: the other backends keep the CPU model
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
@@ -285,6 +283,8 @@ def run_bench(
                 except Exception as e:  # noqa: BLE001
                     result.skipped[f"{name}@{b}"] = f"{type(e).__name__}: {e}"
                     log.warning("bench: %s at batch %d failed (%s)", name, b, e)
+                    if bar:
+                        bar.update(1)
                     continue
                 med = statistics.median(times)
                 cps = b / med

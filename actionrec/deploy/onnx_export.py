@@ -50,7 +50,6 @@ class ExportReport:
     max_abs_diff: float | None = None  # max |Δlogit| between ORT and PyTorch over all checks
     checked_shapes: list[tuple[int, ...]] = field(default_factory=list)
     export_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,12 +129,12 @@ def _torch_export(model: nn.Module, example: torch.Tensor, dst: Path, *, opset: 
     prog.save(str(dst))
 
 
-def _with_metadata(onnx_path: Path, meta: ModelMeta, extra: dict[str, str]) -> Any:
+def _with_metadata(onnx_path: Path, meta: ModelMeta) -> Any:
     import onnx
 
     m = onnx.load(str(onnx_path))
     props = {META_KEY: meta.to_json(), "class_names": json.dumps(meta.class_names or []),
-             "preprocess": json.dumps(asdict(meta.preprocess)), **extra}
+             "preprocess": json.dumps(asdict(meta.preprocess))}
     del m.metadata_props[:]
     for k, v in props.items():
         p = m.metadata_props.add()
@@ -221,7 +220,7 @@ def export_onnx(
                 _torch_export(model, example, raw, opset=opset, dynamic=dynamic)
             import onnx
 
-            m = _with_metadata(raw, meta, {})
+            m = _with_metadata(raw, meta)
             dynamic = _dynamic_axes(m)
             if 0 not in dynamic:
                 raise ExportError(f"{meta.arch}: the exporter fixed the batch axis; cannot make a batch-agnostic model")

@@ -152,7 +152,7 @@ def quantize_onnx(
     ``keep_stem_fp32`` leaves the convolution(s) reading the input in fp32. Normalised 8-bit video
     (e.g. ``x/255*2-1``) lies half a step off any u8 grid that holds 0 exactly, so quantising the input
     merges neighbouring levels. With DeepMind's I3D, quantising the stem (input and weights) flipped the
-    top-1 of 6 of 26 real windows (max |Δlogit| 6.6); with the stem in fp32, 0 of 26 (0.86).
+    top-1 of 6 of 26 real windows (max |Δlogit| 6.5); with the stem in fp32, 0 of 26 (0.71).
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -199,7 +199,11 @@ def quantize_onnx(
 
 
 def quantize_torch(model: nn.Module, *, clips: torch.Tensor, max_calib: int = 32, batch: int = 2) -> tuple[nn.Module, QuantReport]:
-    """PyTorch FX static int8 (x86 backend) calibrated on real ``clips``; returns the model and its agreement report."""
+    """PyTorch FX static int8 (x86 backend) calibrated on real ``clips``; returns the model and its agreement report.
+
+    Unlike :func:`quantize_onnx`, the stem is quantised too: keeping it fp32 did not change the agreement
+    measured with DeepMind's I3D here (96.2% of 26 windows either way).
+    """
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 

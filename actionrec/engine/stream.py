@@ -8,6 +8,7 @@ label from flickering).
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -61,22 +62,11 @@ def iter_frames(source: str, *, max_frames: int | None = None) -> tuple[Iterator
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"video not found: {source}")
-    import av
+    from actionrec.data.video import VideoReader
 
-    container = av.open(str(path))
-    vstream = container.streams.video[0]
-    fps = float(vstream.average_rate or vstream.guessed_rate or 25.0)
-
-    def decode() -> Iterator[np.ndarray]:
-        try:
-            for n, frame in enumerate(container.decode(vstream)):
-                if max_frames is not None and n >= max_frames:
-                    break
-                yield frame.to_ndarray(format="rgb24")
-        finally:
-            container.close()
-
-    return decode(), fps
+    reader = VideoReader(path)  # the reader predict/eval use: rotation honoured, decode errors name the file
+    frames = reader.iter_frames()
+    return (frames if max_frames is None else itertools.islice(frames, max_frames)), reader.fps or 25.0
 
 
 def stream_predictions(

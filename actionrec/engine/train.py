@@ -26,7 +26,9 @@ from actionrec.engine import distributed as D
 from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess, train_loader
 from actionrec.engine.logger import MetricsLogger, read_records
 from actionrec.engine.optim import LRSchedule, build_optimizer
-from actionrec.engine.state import get_rng_state, latest_checkpoint, prune_checkpoints, seed_everything, set_rng_state
+from actionrec.engine.state import (
+    epoch_checkpoints, get_rng_state, latest_checkpoint, prune_checkpoints, seed_everything, set_rng_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,12 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
+        # epoch checkpoints beyond the start belong to an abandoned run: pruning would keep them over
+        # this run's and --resume would pick them, so they go now
+        for e, path in epoch_checkpoints(ckpt_dir):
+            if e > start_epoch:
+                log.warning("removing %s: from a run past epoch %d, which this run replaces", path, start_epoch)
+                path.unlink()
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log.info("training %s (%d classes, %.2fM trainable params) on %s x%d: %d train / %d val videos, %d steps/epoch",
                  meta.arch, meta.num_classes, n_train / 1e6, info.device, info.world_size, len(train_samples), len(val_samples), steps_per_epoch)
@@ -226,6 +234,7 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
             skipped, step_time, lr = 0, 0.0, schedule(epoch * steps_per_epoch)
             bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not info.is_main, leave=False, dynamic_ncols=True)
             optimizer.zero_grad(set_to_none=True)
+            prev, stepped = None, False  # the last readable batch; whether this window has run a backward
             for i, (batch, n_bad) in enumerate(loader):
                 if i >= batches:
                     break
@@ -234,8 +243,14 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
                 lr = schedule.apply(optimizer, step)
                 last_micro = (i + 1) % accum == 0 or i + 1 == batches
                 ts = time.perf_counter()
-                if batch is not None:
-                    x, y = batch
+                if batch is None and info.distributed and prev is None:
+                    raise RuntimeError(f"rank {info.rank}: no video of the epoch's first batch could be read ({n_bad} skipped)")
+                # A batch whose videos all failed still runs a zero-weight pass over the last good batch, so that
+                # every DDP rank joins the same gradient reductions and the AMP scaler sees gradients.
+                use = batch if batch is not None else prev
+                if use is not None:
+                    prev = use
+                    x, y = use
                     x, y = x.to(info.device, non_blocking=True), y.to(info.device, non_blocking=True)
                     if cfg.model.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -243,17 +258,21 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
                     with sync, torch.autocast(info.device.type, dtype=torch.float16, enabled=use_amp):
                         logits = net(x)
                         loss = criterion(logits.float(), y)
-                    scaler.scale(loss / accum).backward()
-                    tot_loss += loss.item() * len(y)
-                    tot_correct += (logits.argmax(1) == y).sum().item()
-                    tot_n += len(y)
+                    scaler.scale(loss * ((batch is not None) / accum)).backward()
+                    stepped = True
+                    if batch is not None:
+                        tot_loss += loss.item() * len(y)
+                        tot_correct += (logits.argmax(1) == y).sum().item()
+                        tot_n += len(y)
                 if last_micro:
-                    if cfg.train.grad_clip:
-                        scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
+                    if stepped:
+                        if cfg.train.grad_clip:
+                            scaler.unscale_(optimizer)
+                            nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
                     optimizer.zero_grad(set_to_none=True)
+                    stepped = False
                 step_time += time.perf_counter() - ts
                 if batch is not None:
                     bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")

@@ -4,7 +4,9 @@ import onnx
 import pytest
 import torch
 
-from actionrec.deploy.clips import collect_clips, preprocess_frames, read_frames
+from actionrec.data.transforms import build_transform
+from actionrec.data.video import open_video
+from actionrec.deploy.clips import collect_clips
 from actionrec.deploy.onnx_export import export_onnx
 from actionrec.deploy.predictor import load_predictor
 from actionrec.deploy.quantize import quantize_onnx, quantize_torch, stem_convs, top1_agreement
@@ -22,11 +24,11 @@ def model_and_clips():
 
 def test_real_clips_are_preprocessed_like_meta_says(model_and_clips):
     model, clips = model_and_clips
-    frames = read_frames(DATA / "short.mp4")
+    frames = open_video(DATA / "short.mp4").read_all()
     assert frames.shape == (32, 256, 340, 3) and frames.dtype.name == "uint8"
     # 32 frames → 4 windows; the 164-frame AVI → 20 windows of 8
     assert clips.shape == (4 + 20, 3, 8, 32, 32)
-    video = preprocess_frames(frames[:8], model.meta)
+    video = build_transform(model.meta.preprocess, train=False)(frames[:8])  # as predict/eval prepare clips
     assert torch.equal(video, clips[0])
     p = model.meta.preprocess
     lo = (0 - max(p.mean)) / min(p.std)
@@ -42,7 +44,7 @@ def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips
     report = quantize_onnx(fp32, tmp_path / "m.int8.onnx", clips=clips, max_calib=6)
     assert report.calib_windows == 6 and report.eval_windows == 24 and report.heldout_windows == 18
     assert 0.0 <= report.top1_agreement <= 1.0
-    assert 0 < report.max_abs_diff < 1.0  # int8 changes the logits, but not wildly
+    assert 0 < report.max_abs_diff < 0.2  # int8 changes the logits, but not wildly (measured ~0.05)
     assert "top-1 agrees" in report.summary()
     m = onnx.load(str(tmp_path / "m.int8.onnx"))
     ops = {n.op_type for n in m.graph.node}
@@ -60,15 +62,17 @@ def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips
     assert q.meta.arch == "r2plus1d_18"
     agree, diff, same = top1_agreement(load_predictor(fp32), q, clips)
     assert agree == pytest.approx(report.top1_agreement) and same.shape == (24,)
+    qo = q(clips)
+    assert float(qo.std(0).max()) > 0.02  # the int8 output still follows its input (not a constant)
 
 
 def test_torch_int8(model_and_clips):
     model, clips = model_and_clips
     qmodel, report = quantize_torch(model, clips=clips, max_calib=4)
     assert any("quantized" in type(m).__module__ for m in qmodel.modules())
-    assert report.eval_windows == 24 and 0 < report.max_abs_diff < 1.0
-    out = load_predictor(qmodel, optimize=False)(clips[:2])
-    assert out.shape == (2, 5)
+    assert report.eval_windows == 24 and 0 < report.max_abs_diff < 0.2
+    out = load_predictor(qmodel, optimize=False)(clips)
+    assert out.shape == (24, 5) and float(out.std(0).max()) > 0.02
 
 
 def test_torch_int8_traces_i3d():

@@ -1,5 +1,6 @@
 """The real-weight case: DeepMind's I3D (converted) exported to ONNX ranks the cricket clip as DeepMind did."""
 
+import pytest
 import torch
 
 from actionrec.checkpoint import load_model
@@ -19,6 +20,6 @@ def test_converted_i3d_onnx_gives_deepminds_ranking(tmp_path, i3d_kinetics_ckpt,
     logits = pred(cricket_clip)[0]
     top5 = [pred.meta.label(i) for i in logits.topk(5).indices.tolist()]
     assert top5 == [label for _, _, label in cricket_expected[:5]]
-    # the GIF's palette costs a little: DeepMind's top-1 logit is 19.49 from the float input
-    assert 15.0 < float(logits.max()) < 21.0
-    assert float(torch.softmax(logits, 0).max()) > 0.9
+    # the GIF's palette costs a little: DeepMind's top-1 logit is 19.49 from the float input, ours 17.64
+    assert float(logits.max()) == pytest.approx(17.64, abs=0.05)
+    assert float(torch.softmax(logits, 0).max()) == pytest.approx(0.989, abs=3e-3)

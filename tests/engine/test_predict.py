@@ -50,7 +50,9 @@ def test_predict_and_stream_on_synthetic(make_config, synth_root: Path, tmp_path
     predictor, meta = load_for_inference(ckpt, backend="torch")
     res = predict_video(predictor, meta, video, topk=2)
     assert res.probs.shape == (4,) and abs(res.probs.sum() - 1) < 1e-5
-    assert [lab for lab, _ in res.topk][0] in meta.class_names
+    assert len(res.topk) == 2 and res.topk[0][1] >= res.topk[1][1]
+    assert res.topk[0][0] == meta.class_names[int(res.probs.argmax())]
+    assert res.topk[0][1] == pytest.approx(float(res.probs.max()))
     capsys.readouterr()
     mp4 = tmp_path / "stream.mp4"
     assert main(["stream", str(ckpt), str(video), "--json", "--step", "2", "--smooth", "2", "--out", str(mp4), "--backend", "torch"]) == 0
