@@ -245,9 +245,9 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
                 ts = time.perf_counter()
                 if batch is None and info.distributed and prev is None:
                     raise RuntimeError(f"rank {info.rank}: no video of the epoch's first batch could be read ({n_bad} skipped)")
-                # A batch whose videos all failed still runs a zero-weight pass over the last good batch, so that
-                # every DDP rank joins the same gradient reductions and the AMP scaler sees gradients.
-                use = batch if batch is not None else prev
+                # Under DDP or AMP, a batch whose videos all failed still runs a zero-weight pass over the last good
+                # batch, so that every rank joins the same gradient reductions and the AMP scaler sees gradients.
+                use = batch if batch is not None else (prev if info.distributed or use_amp else None)
                 if use is not None:
                     prev = use
                     x, y = use

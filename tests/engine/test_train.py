@@ -90,7 +90,7 @@ def test_errors_name_the_problem(make_config, tmp_path: Path) -> None:  # noqa: 
 
 def test_unreadable_videos_are_skipped_and_counted(make_config, synth_root: Path, tmp_path: Path) -> None:  # noqa: ANN001
     lines = (synth_root / "train.txt").read_text().splitlines()
-    for i in range(3):  # batches of one: whole batches fail, and training goes on with a zero-weight pass
+    for i in range(3):  # batches of one: whole batches fail and are skipped
         bad = tmp_path / f"corrupt_{i}.mp4"
         bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
         lines.append(f"{bad} {i}")
