@@ -22,12 +22,13 @@ from safetensors.torch import save_file
 
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta
+from actionrec.errors import ActionrecError
 
 META_KEY = "actionrec"
 STATE_KEY = "actionrec_state"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ActionrecError, ValueError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 

@@ -3,7 +3,9 @@
 Each area (``models``, ``convert``, ``prep``, ``engine``, ``deploy``) has a ``cli.py`` with
 ``add_parsers(subparsers)``, which adds its subcommands and sets ``func`` to a function taking
 the parsed ``argparse.Namespace`` and returning an exit code (or ``None`` for 0).
-Errors are printed to stderr as one line with a non-zero exit; ``--debug`` shows the traceback.
+Errors are printed to stderr as one line: a user error (:class:`~actionrec.errors.ActionrecError`, or an
+``OSError`` such as a missing file or a full disk) exits with 2, anything else is a bug and exits with 1
+with a hint to rerun with ``--debug``, which shows the traceback.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ AREAS = (
 )
 
 
-class UsageError(Exception):
-    """A user error that the CLI reports without a traceback (exit code 2)."""
+from actionrec.errors import ActionrecError, UsageError
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+REPORT_HINT = "this is a bug in actionrec: rerun with --debug and report the traceback to the actionrec issue tracker"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(e: BaseException) -> str:
+    """An exception as one line: multi-line messages (torch, YAML) are cut to their first line."""
+    msg = str(e).strip() or type(e).__name__
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in msg:
+        msg = f"{e.filename}: {msg}"
+    first = msg.splitlines()[0]
+    return first if len(first) <= 300 else first[:297] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (ActionrecError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"actionrec {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - the CLI's one place to turn errors into messages
         if args.debug:
             raise
-        msg = str(e) or type(e).__name__
-        print(f"actionrec {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        print(f"actionrec {args.command}: internal error: {type(e).__name__}: {one_line(e)} ({REPORT_HINT})", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

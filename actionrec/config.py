@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from actionrec.io import write_text_atomic
+from actionrec.errors import UsageError
 
 __all__ = [
     "Config",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A recipe with an unknown field, a wrong type or a bad value."""
 
 

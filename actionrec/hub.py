@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from actionrec.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 
@@ -97,7 +99,7 @@ def pretrained_path(arch: str, name: str) -> Path:
     ws = KNOWN_WEIGHTS.get((arch, name))
     if ws is None:
         known = ", ".join(f"{a}:{n}" for a, n in KNOWN_WEIGHTS) or "none"
-        raise ValueError(f"no known weights {name!r} for {arch!r} (known: {known}); pass a checkpoint path instead")
+        raise UsageError(f"no known weights {name!r} for {arch!r} (known: {known}); pass a checkpoint path instead")
     ours = cache_dir() / "weights" / f"{arch}_{name}.safetensors"
     if ours.is_file():
         return ours

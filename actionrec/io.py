@@ -41,3 +41,55 @@ def _umask() -> int:
 def write_text_atomic(dst: str | os.PathLike, text: str) -> None:
     with atomic_path(dst) as tmp:
         tmp.write_text(text)
+
+
+LOCK_NAME = ".actionrec.lock"
+
+
+@contextlib.contextmanager
+def output_lock(directory: str | os.PathLike, *, purpose: str) -> Iterator[Path]:
+    """Hold an advisory lock on an output ``directory`` for the whole block (one writer at a time).
+
+    A second run on the same directory fails at once with :class:`~actionrec.errors.LockedError`
+    naming the holder (its pid, host, command and start time). The lock is an ``flock`` on
+    ``directory/.actionrec.lock``, so the kernel releases it when the holder exits, even after
+    ``kill -9``: a stale lock file never blocks a later run. (NFS without ``flock`` support is
+    not covered.)
+    """
+    import fcntl
+    import json
+    import socket
+    import sys
+    import time
+
+    from actionrec.errors import LockedError
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+                who = (
+                    f"{holder.get('purpose', '?')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+                    f"started {holder.get('started', '?')}: {holder.get('command', '?')})"
+                )
+            except (ValueError, OSError):
+                who = "another process"
+            raise LockedError(f"{directory}: in use by {who}; wait for it to finish or choose another output") from None
+        info = {
+            "purpose": purpose,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv)[:500],
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from actionrec.errors import UsageError
+
 
 @dataclass
 class Preprocess:
@@ -64,7 +66,7 @@ class ModelMeta:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown model metadata fields: {sorted(unknown)}")
+            raise UsageError(f"unknown model metadata fields: {sorted(unknown)}")
         pre = d.pop("preprocess", None) or {}
         pre = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
         return cls(preprocess=Preprocess(**pre), **d)

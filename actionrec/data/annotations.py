@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.io import atomic_path
+from actionrec.errors import ActionrecError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ SUBSETS = {"train": "train", "training": "train", "val": "val", "validate": "val
            "test": "test", "testing": "test", "all": "all"}
 
 
-class AnnotationError(ValueError):
+class AnnotationError(ActionrecError, ValueError):
     """A malformed or missing annotation file, or one that yields no samples."""
 
 

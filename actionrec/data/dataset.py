@@ -21,6 +21,7 @@ from actionrec.data.frames import FrameFolderError
 from actionrec.data.sampling import RandomClipSampler, UniformClipSampler
 from actionrec.data.transforms import build_transform
 from actionrec.data.video import VideoDecodeError, open_video
+from actionrec.errors import UsageError
 from actionrec.meta import Preprocess
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class VideoClipDataset(Dataset):
                  short: str = "loop", scale_jitter: tuple[float, float] | None = None,
                  flip: bool = True) -> None:
         if not samples:
-            raise ValueError("VideoClipDataset needs at least one sample")
+            raise UsageError("VideoClipDataset needs at least one sample")
         self.samples = list(samples)
         self.preprocess = preprocess
         self.modality, self.train, self.root, self.seed = modality, train, root, seed

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from actionrec.errors import UsageError
+
 FLOW_BOUND = 20.0
 ALGOS = ("tvl1", "dis", "farneback")
 
@@ -39,7 +41,7 @@ def to_deepmind_range(flow_u8: np.ndarray) -> np.ndarray:
 
 def _c(a: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or a.dtype != np.uint8:
-        raise ValueError(f"flow needs grayscale uint8 frames (H, W), got {a.dtype} {a.shape}")
+        raise UsageError(f"flow needs grayscale uint8 frames (H, W), got {a.dtype} {a.shape}")
     return np.ascontiguousarray(a)
 
 
@@ -66,9 +68,9 @@ def make_flow_fn(algo: str = "tvl1", *, tvl1_scales: int | None = None, tvl1_war
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
         if dis_preset not in presets:
-            raise ValueError(f"dis_preset must be one of {sorted(presets)}, got {dis_preset!r}")
+            raise UsageError(f"dis_preset must be one of {sorted(presets)}, got {dis_preset!r}")
         dis = cv2.DISOpticalFlow_create(presets[dis_preset])
         return lambda a, b: dis.calc(_c(a), _c(b), None)
     if algo == "farneback":
         return lambda a, b: cv2.calcOpticalFlowFarneback(_c(a), _c(b), None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    raise ValueError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGOS)}")
+    raise UsageError(f"unknown flow algorithm {algo!r}; choose from {', '.join(ALGOS)}")

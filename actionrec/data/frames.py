@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from actionrec.errors import ActionrecError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ FLOW_PATTERN = re.compile(r"^(?:flow_)?([xy])_(\d+)\.(?:jpe?g|png)$", re.IGNOREC
 DEFAULT_FPS = 30.0
 
 
-class FrameFolderError(RuntimeError):
+class FrameFolderError(ActionrecError, RuntimeError):
     """A frame folder that is empty, inconsistent or holds an unreadable image."""
 
 
@@ -103,7 +104,7 @@ class FrameFolderReader:
 
         idx = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
         if not idx:
-            raise ValueError("get_frames needs at least one index")
+            raise UsageError("get_frames needs at least one index")
         n = len(self._files)
         bad = [i for i in idx if i < 0 or i >= n]
         if bad:

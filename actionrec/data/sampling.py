@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from actionrec.errors import UsageError
+
 SHORT_MODES = ("loop", "pad")
 
 
 def _check(clip_len: int, stride: int, short: str) -> None:
     if clip_len < 1 or stride < 1:
-        raise ValueError(f"clip_len and stride must be ≥ 1, got clip_len={clip_len}, stride={stride}")
+        raise UsageError(f"clip_len and stride must be ≥ 1, got clip_len={clip_len}, stride={stride}")
     if short not in SHORT_MODES:
-        raise ValueError(f"short must be 'loop' or 'pad', got {short!r}")
+        raise UsageError(f"short must be 'loop' or 'pad', got {short!r}")
 
 
 def clip_indices(start: int, n_frames: int, *, clip_len: int, stride: int, short: str = "loop") -> np.ndarray:
     """``clip_len`` indices from ``start``, ``stride`` apart, kept inside ``[0, n_frames)``."""
     if n_frames < 1:
-        raise ValueError(f"cannot sample a clip from a video with {n_frames} frames")
+        raise UsageError(f"cannot sample a clip from a video with {n_frames} frames")
     idx = start + stride * np.arange(clip_len, dtype=np.int64)
     if short == "loop":
         return idx % n_frames
@@ -54,7 +56,7 @@ class UniformClipSampler:
     def __init__(self, num_clips: int, clip_len: int, stride: int = 1, *, short: str = "loop") -> None:
         _check(clip_len, stride, short)
         if num_clips < 1:
-            raise ValueError(f"num_clips must be ≥ 1, got {num_clips}")
+            raise UsageError(f"num_clips must be ≥ 1, got {num_clips}")
         self.num_clips, self.clip_len, self.stride, self.short = num_clips, clip_len, stride, short
 
     @property

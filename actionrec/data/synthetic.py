@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actionrec.errors import UsageError
 from actionrec.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def render_video(cls: str, rng: np.random.Generator, *, size: int = 64, frames: 
     import cv2
 
     if cls not in CLASS_NAMES:
-        raise ValueError(f"unknown synthetic class {cls!r}; known: {', '.join(CLASS_NAMES)}")
+        raise UsageError(f"unknown synthetic class {cls!r}; known: {', '.join(CLASS_NAMES)}")
     index = CLASS_NAMES.index(cls)
     base_cls, reverse = CLASS_NAMES[index - index % 2], index % 2 == 1
 
@@ -134,10 +135,10 @@ def write_mp4(frames: np.ndarray, path: str | Path, *, fps: int = 12, crf: int =
 
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"{path}: expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        raise UsageError(f"{path}: expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
     h, w = frames.shape[1:3]
     if h % 2 or w % 2:
-        raise ValueError(f"{path}: H.264 yuv420p needs even sizes, got {w}x{h}")
+        raise UsageError(f"{path}: H.264 yuv420p needs even sizes, got {w}x{h}")
     with atomic_path(path, suffix=".mp4") as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
@@ -185,14 +186,14 @@ def generate(
     """
     dst = Path(dst)
     if not 2 <= classes <= len(CLASS_NAMES):
-        raise ValueError(f"classes must be in 2..{len(CLASS_NAMES)}, got {classes}")
+        raise UsageError(f"classes must be in 2..{len(CLASS_NAMES)}, got {classes}")
     if size < 16 or size % 2:
-        raise ValueError(f"size must be even and >= 16, got {size}")
+        raise UsageError(f"size must be even and >= 16, got {size}")
     if frames < 2:
-        raise ValueError(f"frames must be >= 2, got {frames}")
+        raise UsageError(f"frames must be >= 2, got {frames}")
     n_val = max(1, per_class // 5) if val_per_class is None else val_per_class
     if per_class < 2 or not 1 <= n_val < per_class:
-        raise ValueError(f"per_class ({per_class}) must leave at least one training and one validation video (val_per_class={n_val})")
+        raise UsageError(f"per_class ({per_class}) must leave at least one training and one validation video (val_per_class={n_val})")
     names = CLASS_NAMES[:classes]
     jobs: list[_Job] = []
     for label, name in enumerate(names):

@@ -18,13 +18,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from actionrec.errors import UsageError
 from actionrec.meta import Preprocess
 
 
 def _check_frames(frames: np.ndarray) -> None:
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.dtype != np.uint8:
         desc = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
-        raise ValueError(f"expected uint8 frames of shape (T, H, W, C), got {desc}")
+        raise UsageError(f"expected uint8 frames of shape (T, H, W, C), got {desc}")
 
 
 def resize_short(frames: np.ndarray, size: int) -> np.ndarray:
@@ -49,7 +50,7 @@ def resize_short(frames: np.ndarray, size: int) -> np.ndarray:
 def _crop_check(frames: np.ndarray, size: int) -> tuple[int, int]:
     h, w = frames.shape[1:3]
     if h < size or w < size:
-        raise ValueError(f"cannot crop {size}x{size} from frames of {h}x{w}: resize_short must be ≥ crop_size")
+        raise UsageError(f"cannot crop {size}x{size} from frames of {h}x{w}: resize_short must be ≥ crop_size")
     return h, w
 
 
@@ -101,12 +102,12 @@ def _channel_stats(mean: Sequence[float], std: Sequence[float], c: int) -> tuple
         if len(set(v)) == 1:  # one value for all channels (e.g. I3D's 0.5 for rgb and flow)
             return torch.full((c,), float(v[0]))
         if c == 2 and len(v) == 3:
-            raise ValueError(f"{name} has 3 per-channel values {v} but flow has 2 channels: give 2 values or one")
-        raise ValueError(f"{name} has {len(v)} values, frames have {c} channels")
+            raise UsageError(f"{name} has 3 per-channel values {v} but flow has 2 channels: give 2 values or one")
+        raise UsageError(f"{name} has {len(v)} values, frames have {c} channels")
 
     m, s = fit(mean, "mean"), fit(std, "std")
     if (s <= 0).any():
-        raise ValueError(f"std must be positive, got {list(std)}")
+        raise UsageError(f"std must be positive, got {list(std)}")
     return m, s
 
 
@@ -119,13 +120,13 @@ class ClipTransform:
     def __init__(self, preprocess: Preprocess, *, train: bool, modality: str = "rgb", num_crops: int = 1,
                  scale_jitter: tuple[float, float] | None = None, flip: bool = True) -> None:
         if modality not in ("rgb", "flow"):
-            raise ValueError(f"modality must be 'rgb' or 'flow', got {modality!r}")
+            raise UsageError(f"modality must be 'rgb' or 'flow', got {modality!r}")
         if num_crops not in (1, 3):
-            raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+            raise UsageError(f"num_crops must be 1 or 3, got {num_crops}")
         if preprocess.resize_short < preprocess.crop_size:
-            raise ValueError(f"resize_short ({preprocess.resize_short}) must be ≥ crop_size ({preprocess.crop_size})")
+            raise UsageError(f"resize_short ({preprocess.resize_short}) must be ≥ crop_size ({preprocess.crop_size})")
         if scale_jitter is not None and not (0 < scale_jitter[0] <= scale_jitter[1]):
-            raise ValueError(f"scale_jitter must be (low, high) with 0 < low <= high, got {scale_jitter}")
+            raise UsageError(f"scale_jitter must be (low, high) with 0 < low <= high, got {scale_jitter}")
         self.p = preprocess
         self.train, self.modality, self.num_crops = train, modality, num_crops
         self.scale_jitter, self.flip = scale_jitter, flip
@@ -135,7 +136,7 @@ class ClipTransform:
     def __call__(self, frames: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
         _check_frames(frames)
         if frames.shape[-1] != self.channels:
-            raise ValueError(f"{self.modality} frames need {self.channels} channels, got shape {frames.shape}")
+            raise UsageError(f"{self.modality} frames need {self.channels} channels, got shape {frames.shape}")
         p = self.p
         norm = dict(mean=p.mean, std=p.std)
         if not self.train:

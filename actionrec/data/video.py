@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from actionrec.errors import ActionrecError, UsageError
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv")
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(ActionrecError, RuntimeError):
     """A video that cannot be opened or decoded (corrupt, truncated, no video stream, no frames)."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
@@ -58,7 +59,7 @@ def open_video(path: str | os.PathLike, *, modality: str = "rgb", threads: int =
     """
     p = Path(path)
     if modality not in ("rgb", "flow"):
-        raise ValueError(f"modality must be 'rgb' or 'flow', got {modality!r}")
+        raise UsageError(f"modality must be 'rgb' or 'flow', got {modality!r}")
     if p.is_dir():
         from actionrec.data.frames import FrameFolderReader
 
@@ -71,7 +72,7 @@ def open_video(path: str | os.PathLike, *, modality: str = "rgb", threads: int =
             return FrameFolderReader(p.with_suffix(""), modality=modality)
         raise FileNotFoundError(f"video not found: {p}")
     if modality == "flow":
-        raise ValueError(f"flow input must be a folder of flow frames (see `actionrec prep flow`), got the file {p}")
+        raise UsageError(f"flow input must be a folder of flow frames (see `actionrec prep flow`), got the file {p}")
     return VideoReader(p, threads=threads)
 
 
@@ -217,7 +218,7 @@ class VideoReader:
         """
         idx = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
         if not idx:
-            raise ValueError("get_frames needs at least one index")
+            raise UsageError("get_frames needs at least one index")
         bad = [i for i in idx if i < 0 or i >= self._n]
         if bad:
             raise IndexError(f"{self.path}: frame index {bad[0]} out of range [0, {self._n})")

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from actionrec.errors import UsageError
 from actionrec.io import write_text_atomic
 
 __all__ = ["BenchRow", "BenchResult", "run_bench", "machine_info", "to_markdown", "write_bench", "ALL_BACKENDS"]
@@ -151,7 +152,7 @@ def _build(
 
     notes: dict[str, Any] = {}
     if name in ("eager", "optimized", "compile", "torch-int8") and model is None:
-        raise ValueError("needs a PyTorch model (pass a checkpoint or model name, not an ONNX file)")
+        raise UsageError("needs a PyTorch model (pass a checkpoint or model name, not an ONNX file)")
     if name == "eager":
         return TorchPredictor(model, meta), notes, False
     if name in ("optimized", "compile"):
@@ -199,7 +200,7 @@ def _build(
         fp32 = _ensure_onnx(model, onnx_path, meta, example, workdir)
         sess = ort_session(fp32, providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
         return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x.numpy()})), notes, False
-    raise ValueError(f"unknown backend {name!r}; choose from {', '.join(ALL_BACKENDS)}")
+    raise UsageError(f"unknown backend {name!r}; choose from {', '.join(ALL_BACKENDS)}")
 
 
 def _ensure_onnx(model: nn.Module | None, onnx_path: Path | None, meta: Any, example: torch.Tensor, workdir: Path) -> Path:
@@ -240,7 +241,7 @@ def run_bench(
     names = list(backends or _available(model))
     for n in names:
         if n not in ALL_BACKENDS:
-            raise ValueError(f"unknown backend {n!r}; choose from {', '.join(ALL_BACKENDS)}")
+            raise UsageError(f"unknown backend {n!r}; choose from {', '.join(ALL_BACKENDS)}")
     gflop = None
     if model is not None:
         try:

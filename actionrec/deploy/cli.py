@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from actionrec.errors import UsageError
+
 
 def _ints(s: str) -> list[int]:
     try:
@@ -77,9 +79,9 @@ def _export(args: argparse.Namespace) -> int:
         model = create_model(args.checkpoint)
         print(f"note: {args.checkpoint!r} is not a checkpoint file; exporting the architecture with random weights")
     if args.batch < 1:
-        raise ValueError(f"--batch must be ≥ 1, got {args.batch}")
+        raise UsageError(f"--batch must be ≥ 1, got {args.batch}")
     if args.int8 and not args.calib:
-        raise ValueError("--int8 needs --calib VIDEO... (real clips to calibrate on and to measure top-1 agreement)")
+        raise UsageError("--int8 needs --calib VIDEO... (real clips to calibrate on and to measure top-1 agreement)")
     out = Path(args.output)
     report = export_onnx(model, out, batch=args.batch, check=not args.no_check, opset=args.opset,
                          dynamic_time=False if args.static_time else None, tol=args.tol)

@@ -17,6 +17,7 @@ import torch
 
 from actionrec.data.transforms import build_transform
 from actionrec.data.video import VIDEO_EXTENSIONS, open_video
+from actionrec.errors import UsageError
 from actionrec.meta import ModelMeta
 
 __all__ = ["load_video", "clip_windows", "collect_clips", "VIDEO_SUFFIXES"]
@@ -51,7 +52,7 @@ def collect_clips(
 ) -> torch.Tensor:
     """All windows of all videos (``paths`` may contain directories) as one ``(N, 3, T, S, S)`` tensor."""
     if meta.modality != "rgb":
-        raise ValueError(f"{meta.arch}: real-clip calibration reads RGB videos; {meta.modality} models need precomputed inputs")
+        raise UsageError(f"{meta.arch}: real-clip calibration reads RGB videos; {meta.modality} models need precomputed inputs")
     files: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -60,7 +61,7 @@ def collect_clips(
         else:
             files.append(p)
     if not files:
-        raise ValueError("no videos given for calibration")
+        raise UsageError("no videos given for calibration")
     clips: list[torch.Tensor] = []
     pre = meta.preprocess
     span, step = (pre.clip_len - 1) * pre.frame_stride + 1, step or pre.clip_len
@@ -73,5 +74,5 @@ def collect_clips(
             if max_clips and len(clips) >= max_clips:
                 return torch.stack(clips)
     if not clips:
-        raise ValueError(f"no {meta.preprocess.clip_len}-frame windows in {', '.join(map(str, files))}")
+        raise UsageError(f"no {meta.preprocess.clip_len}-frame windows in {', '.join(map(str, files))}")
     return torch.stack(clips)

@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta
+from actionrec.errors import ActionrecError
 
 __all__ = ["ExportReport", "ExportError", "export_onnx", "read_onnx_meta", "ort_session", "META_KEY", "INPUT_NAME", "OUTPUT_NAME"]
 
@@ -35,7 +36,7 @@ FIXED_TIME_ARCHS = frozenset({"i3d"})  # the exporter specialises T for these; s
 OUTPUT_NAME = "logits"
 
 
-class ExportError(RuntimeError):
+class ExportError(ActionrecError, RuntimeError):
     """Export failed, or the exported model does not reproduce PyTorch's logits."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from actionrec.errors import UsageError
+
 __all__ = ["fold_batchnorm", "use_onednn_convs", "OneDNNConv3d", "optimize_for_cpu", "max_abs_diff", "OptimizeError", "ChannelsLast3d", "EXACT_TOL"]
 
 log = logging.getLogger(__name__)
@@ -212,12 +214,12 @@ def optimize_for_cpu(
         a module in eval mode with the same ``meta``, mapping (N, C, T, H, W) float32 → (N, K).
     """
     if mode not in ("fold", "fold_cl", "compile"):
-        raise ValueError(f"optimize mode must be 'fold', 'fold_cl' or 'compile', not {mode!r}")
+        raise UsageError(f"optimize mode must be 'fold', 'fold_cl' or 'compile', not {mode!r}")
     model = model.eval()
     if example is None:
         meta = getattr(model, "meta", None)
         if meta is None:
-            raise ValueError("optimize_for_cpu needs example= for a model without .meta")
+            raise UsageError("optimize_for_cpu needs example= for a model without .meta")
         gen = torch.Generator().manual_seed(0)
         example = torch.randn(meta.input_shape(1), generator=gen)
     fast, n_folded = fold_batchnorm(model, example=example)

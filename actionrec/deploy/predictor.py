@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from actionrec.errors import UsageError
 from actionrec.meta import ModelMeta
 
 __all__ = ["Predictor", "TorchPredictor", "OnnxPredictor", "load_predictor", "BACKENDS"]
@@ -41,9 +42,9 @@ class Predictor:
 
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 5:
-            raise ValueError(f"{self.backend} predictor: expected an (N, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}")
+            raise UsageError(f"{self.backend} predictor: expected an (N, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}")
         if x.shape[1] != self.meta.in_channels:
-            raise ValueError(
+            raise UsageError(
                 f"{self.backend} predictor: {self.meta.arch} ({self.meta.modality}) takes {self.meta.in_channels} channels, "
                 f"got input of shape {tuple(x.shape)}"
             )
@@ -123,7 +124,7 @@ def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
     if isinstance(source, nn.Module):
         meta = getattr(source, "meta", None)
         if meta is None:
-            raise ValueError(f"load_predictor: the {type(source).__name__} model has no .meta (ModelMeta)")
+            raise UsageError(f"load_predictor: the {type(source).__name__} model has no .meta (ModelMeta)")
         return source.eval(), meta
     from actionrec.checkpoint import load_model
 
@@ -156,7 +157,7 @@ def load_predictor(
         example: input for the fast path's exactness check (default: ``meta.input_shape(1)``).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     is_onnx = isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".onnx"
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such model file")
@@ -178,7 +179,7 @@ def load_predictor(
         return pred
 
     if is_onnx:
-        raise ValueError(f"{source}: an ONNX file runs with --backend onnxruntime, not torch")
+        raise UsageError(f"{source}: an ONNX file runs with --backend onnxruntime, not torch")
     model, meta = _torch_model(source)
     model = model.to(device)
     info: dict[str, Any] = {"optimize": "eager"}

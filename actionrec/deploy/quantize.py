@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from actionrec.errors import UsageError
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta
 
@@ -162,13 +163,13 @@ def quantize_onnx(
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if len(clips) < 1:
-        raise ValueError("int8 calibration needs at least one real clip")
+        raise UsageError("int8 calibration needs at least one real clip")
     calib, held = split_calibration(clips, max_calib=max_calib)
     reader = type("ClipReader", (_Reader, CalibrationDataReader), {})(clips[calib], INPUT_NAME, batch)
     src = onnx.load(str(fp32_path))
     props = {p.key: p.value for p in src.metadata_props}
     if META_KEY not in props:
-        raise ValueError(f"{fp32_path}: not an actionrec ONNX export")
+        raise UsageError(f"{fp32_path}: not an actionrec ONNX export")
     exclude = stem_convs(src.graph) if keep_stem_fp32 else []
     with atomic_path(out_path, suffix=".onnx") as tmp:
         drop = _DropOrtAdvice()
@@ -218,7 +219,7 @@ def quantize_torch(model: nn.Module, *, clips: torch.Tensor, max_calib: int = 32
         try:
             prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), (clips[:1],))
         except Exception as e:
-            raise ValueError(f"{meta.arch if meta else type(model).__name__} cannot be FX-traced for int8 ({type(e).__name__}: {e})") from e
+            raise UsageError(f"{meta.arch if meta else type(model).__name__} cannot be FX-traced for int8 ({type(e).__name__}: {e})") from e
         with torch.inference_mode():
             for i in range(0, len(calib), batch):
                 prepared(clips[calib[i : i + batch]])

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from actionrec.errors import UsageError
+
 
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("train", help="train a model from a YAML recipe (also under torchrun for several processes)")
@@ -109,7 +111,7 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
         if value is not None:
             overrides.append(f"data.{key}={value}")
     if not args.config and not args.root:
-        raise ValueError("give the data with --config RECIPE or --root DIR [--list FILE]")
+        raise UsageError("give the data with --config RECIPE or --root DIR [--list FILE]")
     return load_config(args.config, overrides).data
 
 

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from actionrec.config import ConfigError, DataConfig
+from actionrec.errors import UsageError
 from actionrec.meta import Preprocess
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
         val_fraction=data.val_fraction,
     )
     if not samples:
-        raise ValueError(f"empty dataset: no {subset} videos found (format {data.format!r}, root {data.root!r}, list {annotations!r})")
+        raise UsageError(f"empty dataset: no {subset} videos found (format {data.format!r}, root {data.root!r}, list {annotations!r})")
     return list(samples), list(class_names)
 
 

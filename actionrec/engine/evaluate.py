@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from actionrec.engine.metrics import EvalMetrics, softmax, summarize
+from actionrec.errors import UsageError
 from actionrec.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Predictions:
             with np.load(path, allow_pickle=False) as z:
                 return cls([str(v) for v in z["videos"]], z["labels"].astype(np.int64), z["view_logits"], [str(c) for c in z["class_names"]])
         except (KeyError, ValueError, OSError) as e:
-            raise ValueError(f"{path}: not an actionrec predictions file ({e})") from e
+            raise UsageError(f"{path}: not an actionrec predictions file ({e})") from e
 
 
 def _forward(predictor: Any, x: Any) -> np.ndarray:
@@ -95,9 +96,9 @@ def evaluate_checkpoint(
     predictor, meta = load_for_inference(ckpt, backend=backend, optimize=optimize, device=device)
     samples, class_names = load_split(data, subset)
     if meta.num_classes != len(class_names):
-        raise ValueError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
+        raise UsageError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
     if meta.modality != data.modality:
-        raise ValueError(f"{ckpt} takes {meta.modality} input but data.modality is {data.modality}")
+        raise UsageError(f"{ckpt} takes {meta.modality} input but data.modality is {data.modality}")
     if meta.class_names and list(meta.class_names) != list(class_names):
         log.warning("%s: class names differ from the dataset's; scoring by index", ckpt)
     pre = resolve_preprocess(meta.preprocess, data)
@@ -150,25 +151,25 @@ def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | Non
     as log-probabilities / logits, so it can be saved and evaluated like any prediction.
     """
     if len(files) < 2:
-        raise ValueError("fuse needs at least two prediction files")
+        raise UsageError("fuse needs at least two prediction files")
     weights = list(weights) if weights else [1.0] * len(files)
     if len(weights) != len(files):
-        raise ValueError(f"{len(weights)} weights for {len(files)} prediction files")
+        raise UsageError(f"{len(weights)} weights for {len(files)} prediction files")
     if on not in ("probs", "logits"):
-        raise ValueError(f"on must be 'probs' or 'logits', got {on!r}")
+        raise UsageError(f"on must be 'probs' or 'logits', got {on!r}")
     parts = [Predictions.load(f) for f in files]
     ref = parts[0]
     index = {v: i for i, v in enumerate(ref.videos)}
     total = np.zeros((len(ref.videos), len(ref.class_names)), dtype=np.float64)
     for f, p, w in zip(files, parts, weights):
         if p.class_names != ref.class_names:
-            raise ValueError(f"{f}: class names differ from {files[0]}")
+            raise UsageError(f"{f}: class names differ from {files[0]}")
         if set(p.videos) != set(ref.videos):
             missing = sorted(set(ref.videos) ^ set(p.videos))[:3]
-            raise ValueError(f"{f}: not the same videos as {files[0]} (e.g. {missing})")
+            raise UsageError(f"{f}: not the same videos as {files[0]} (e.g. {missing})")
         order = np.array([index[v] for v in p.videos])
         if not np.array_equal(p.labels, ref.labels[order]):
-            raise ValueError(f"{f}: labels differ from {files[0]}")
+            raise UsageError(f"{f}: labels differ from {files[0]}")
         scores = p.probs if on == "probs" else p.view_logits.mean(axis=1)
         total[order] += w * scores
     fused = np.log(np.maximum(total / sum(weights), 1e-12)) if on == "probs" else total

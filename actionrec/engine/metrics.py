@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from actionrec.errors import UsageError
+
 __all__ = [
     "softmax",
     "topk_correct",
@@ -39,7 +41,7 @@ def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     scores = np.asarray(scores)
     labels = np.asarray(labels).astype(np.int64)
     if scores.ndim != 2 or scores.shape[0] != labels.shape[0]:
-        raise ValueError(f"scores must be (N, K) with N = len(labels); got {scores.shape} and {labels.shape}")
+        raise UsageError(f"scores must be (N, K) with N = len(labels); got {scores.shape} and {labels.shape}")
     k = min(k, scores.shape[1])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return (order == labels[:, None]).any(axis=1)
@@ -101,11 +103,11 @@ def summarize(view_logits: np.ndarray, labels: np.ndarray, num_classes: int | No
     if view_logits.ndim == 2:
         view_logits = view_logits[:, None]
     if view_logits.ndim != 3:
-        raise ValueError(f"view_logits must be (N, V, K), got {view_logits.shape}")
+        raise UsageError(f"view_logits must be (N, V, K), got {view_logits.shape}")
     n, v, k = view_logits.shape
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (n,):
-        raise ValueError(f"labels must be ({n},), got {labels.shape}")
+        raise UsageError(f"labels must be ({n},), got {labels.shape}")
     num_classes = num_classes or k
     clip_scores = view_logits.reshape(n * v, k)
     clip_labels = np.repeat(labels, v)

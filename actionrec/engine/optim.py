@@ -7,6 +7,7 @@ import math
 import torch
 
 from actionrec.config import OptimConfig, ScheduleConfig
+from actionrec.errors import UsageError
 
 __all__ = ["build_optimizer", "LRSchedule"]
 
@@ -15,14 +16,14 @@ def build_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch
     """SGD (momentum, nesterov), Adam or AdamW over ``params`` (only those requiring gradients)."""
     params = [p for p in params if p.requires_grad]
     if not params:
-        raise ValueError("no trainable parameters (check model.trainable)")
+        raise UsageError("no trainable parameters (check model.trainable)")
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     if cfg.name == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    raise ValueError(f"optimizer.name: unknown optimiser {cfg.name!r}")
+    raise UsageError(f"optimizer.name: unknown optimiser {cfg.name!r}")
 
 
 class LRSchedule:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from actionrec.engine.metrics import softmax
+from actionrec.errors import UsageError
 from actionrec.meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class VideoPrediction:
 def clip_indices(n: int, *, clip_len: int, stride: int = 1, num_clips: int = 0) -> list[list[int]]:
     """Frame indices of the clips to score (see the module docstring)."""
     if n <= 0:
-        raise ValueError("the video has no frames")
+        raise UsageError("the video has no frames")
     span = clip_len * stride
     if num_clips == 0:
         if n <= 2 * span:
@@ -72,7 +73,7 @@ def load_for_inference(source: Any, *, backend: str = "auto", optimize: bool | N
     predictor = load_predictor(source, backend=backend, optimize=optimize, device=device)
     meta = getattr(predictor, "meta", None)
     if meta is None:
-        raise ValueError(f"{source}: no model metadata (class names, preprocessing)")
+        raise UsageError(f"{source}: no model metadata (class names, preprocessing)")
     return predictor, meta
 
 

@@ -29,6 +29,7 @@ from actionrec.engine.optim import LRSchedule, build_optimizer
 from actionrec.engine.state import (
     epoch_checkpoints, get_rng_state, latest_checkpoint, prune_checkpoints, seed_everything, set_rng_state,
 )
+from actionrec.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
 
     num_classes = cfg.model.num_classes or len(class_names)
     if num_classes != len(class_names):
-        raise ValueError(f"model.num_classes is {num_classes} but the dataset has {len(class_names)} classes")
+        raise UsageError(f"model.num_classes is {num_classes} but the dataset has {len(class_names)} classes")
     kwargs: dict[str, Any] = {}
     if cfg.model.widths is not None:
         kwargs["widths"] = tuple(cfg.model.widths)
@@ -62,7 +63,7 @@ def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
     model = create_model(cfg.model.arch, num_classes=num_classes, pretrained=cfg.model.pretrained, **kwargs)
     meta = copy.deepcopy(model.meta)
     if meta.modality != cfg.data.modality:
-        raise ValueError(f"model {cfg.model.arch} ({cfg.model.pretrained or 'new'}) takes {meta.modality} input, data.modality is {cfg.data.modality}")
+        raise UsageError(f"model {cfg.model.arch} ({cfg.model.pretrained or 'new'}) takes {meta.modality} input, data.modality is {cfg.data.modality}")
     meta.num_classes = num_classes
     meta.class_names = list(class_names)
     meta.preprocess = resolve_preprocess(meta.preprocess, cfg.data)
@@ -161,7 +162,7 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
     if cfg.eval.every > 0:
         val_samples, val_names = load_split(cfg.data, "val")
         if val_names != class_names:
-            raise ValueError(f"training and validation class lists differ ({len(class_names)} vs {len(val_names)} classes)")
+            raise UsageError(f"training and validation class lists differ ({len(class_names)} vs {len(val_names)} classes)")
     model = build_model(cfg, class_names)
     meta = model.meta
     if resume_path is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from actionrec.errors import UsageError
 from actionrec.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def write_video(frames: Sequence[np.ndarray] | np.ndarray, path: str | Path, *, 
     path = Path(path)
     frames = [np.ascontiguousarray(f) for f in frames]
     if not frames:
-        raise ValueError(f"{path}: no frames to write")
+        raise UsageError(f"{path}: no frames to write")
     suffix = path.suffix.lower()
     if suffix == ".gif":
         from PIL import Image
@@ -68,7 +69,7 @@ def write_video(frames: Sequence[np.ndarray] | np.ndarray, path: str | Path, *, 
                 for p in s.encode():
                     c.mux(p)
     else:
-        raise ValueError(f"{path}: output must end in .gif or .mp4")
+        raise UsageError(f"{path}: output must end in .gif or .mp4")
     return path
 
 

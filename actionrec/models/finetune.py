@@ -9,6 +9,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from actionrec.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 
@@ -17,7 +19,7 @@ def head_name(model: nn.Module) -> str:
     for name in ("fc", "logits"):
         if hasattr(model, name):
             return name
-    raise ValueError(f"{type(model).__name__} has no known classification head")
+    raise UsageError(f"{type(model).__name__} has no known classification head")
 
 
 def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
@@ -51,7 +53,7 @@ def freeze(model: nn.Module, trainable_prefixes: list[str]) -> list[str]:
         if p.requires_grad:
             trainable.append(name)
     if not trainable:
-        raise ValueError(f"no parameter name starts with any of {trainable_prefixes}")
+        raise UsageError(f"no parameter name starts with any of {trainable_prefixes}")
     return trainable
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from actionrec.errors import UsageError
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -24,7 +26,7 @@ def get_builder(name: str) -> Callable[..., nn.Module]:
     try:
         return _BUILDERS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+        raise UsageError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
 
 
 def create_model(

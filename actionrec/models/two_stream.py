@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from actionrec.errors import UsageError
+
 
 class TwoStream(nn.Module):
     """Weighted late fusion of an RGB and a flow network (the I3D paper's "joint" model).
@@ -22,10 +24,10 @@ class TwoStream(nn.Module):
     def __init__(self, rgb: nn.Module, flow: nn.Module, *, weights: tuple[float, float] = (1.0, 1.0), mode: str = "logits") -> None:
         super().__init__()
         if mode not in ("logits", "softmax"):
-            raise ValueError(f"mode must be 'logits' or 'softmax', not {mode!r}")
+            raise UsageError(f"mode must be 'logits' or 'softmax', not {mode!r}")
         n_rgb, n_flow = getattr(rgb, "meta", None), getattr(flow, "meta", None)
         if n_rgb is not None and n_flow is not None and n_rgb.num_classes != n_flow.num_classes:
-            raise ValueError(f"the streams predict different classes: {n_rgb.num_classes} vs {n_flow.num_classes}")
+            raise UsageError(f"the streams predict different classes: {n_rgb.num_classes} vs {n_flow.num_classes}")
         self.rgb, self.flow = rgb, flow
         self.weights, self.mode = weights, mode
 

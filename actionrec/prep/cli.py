@@ -7,7 +7,7 @@ import argparse
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--shard", default=None, metavar="i/N", help="do only shard i of N (0-based), to split work across machines")
+    p.add_argument("--shard", default=None, metavar="i/N|auto", help="do only shard i of N (0-based), to split work across machines; auto: from torchrun (RANK/WORLD_SIZE) or SLURM")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -14,26 +14,9 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
+from actionrec.shard import parse_shard, take_shard  # noqa: F401 - re-exported for the prep steps
+
 log = logging.getLogger(__name__)
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/N"`` (0-based i) → (i, N); ``None`` → (0, 1)."""
-    if text is None:
-        return 0, 1
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like i/N (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise ValueError(f"--shard {text}: need N ≥ 1 and 0 ≤ i < N (shards are numbered from 0)")
-    return i, n
-
-
-def take_shard(items: list, shard: tuple[int, int]) -> list:
-    """Every N-th item starting at i (items should be sorted, so all machines agree)."""
-    i, n = shard
-    return items[i::n]
 
 
 def default_workers() -> int:

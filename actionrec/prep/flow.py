@@ -13,6 +13,7 @@ import multiprocessing
 import shutil
 from pathlib import Path
 
+from actionrec.errors import UsageError
 from actionrec.prep.common import (clear_stale, default_workers, find_frame_dirs, is_done, parse_shard, publish_dir,
                                    take_shard, tmp_dir_for)
 from actionrec.prep.frames import PrepReport
@@ -79,7 +80,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     if not frames.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames}")
     if algo not in ALGOS:
-        raise ValueError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")
+        raise UsageError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
             "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset}
     folders = take_shard(find_frame_dirs(frames), parse_shard(shard))

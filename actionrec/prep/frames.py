@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actionrec.errors import UsageError
 from actionrec.prep.common import (clear_stale, default_workers, find_files, is_done, parse_shard, publish_dir,
                                    take_shard, tmp_dir_for)
 
@@ -87,7 +88,7 @@ def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 25
     if not src.is_dir():
         raise FileNotFoundError(f"video folder not found: {src}")
     if not 1 <= quality <= 100:
-        raise ValueError(f"--quality must be in 1..100, got {quality}")
+        raise UsageError(f"--quality must be in 1..100, got {quality}")
     videos = take_shard(find_files(src, VIDEO_EXTENSIONS), parse_shard(shard))
     report = PrepReport()
     jobs = []
