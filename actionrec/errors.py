@@ -18,3 +18,7 @@ class UsageError(ActionrecError, ValueError):
 
 class LockedError(ActionrecError):
     """An output directory is in use by another run (see :func:`actionrec.io.output_lock`)."""
+
+
+class TrainingError(ActionrecError):
+    """Training cannot go on: e.g. the loss or the weights became non-finite (learning rate too high)."""

@@ -7,32 +7,34 @@ import json
 import sys
 from pathlib import Path
 
+from actionrec.cli import float_arg, int_arg
 from actionrec.errors import UsageError
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("train", help="train a model from a YAML recipe (also under torchrun for several processes)")
     p.add_argument("config", help="recipe YAML (see configs/)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8 (may be repeated)")
     p.add_argument("--output-dir", help="shorthand for --set output_dir=DIR")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT", help="continue a run (newest checkpoint of output_dir, or CKPT)")
-    p.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stop-after-epoch", type=int_arg(1), default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="evaluate one or more checkpoints (clip- and video-level accuracy)")
     p.add_argument("checkpoints", nargs="+", help="model checkpoints (.safetensors) or ONNX files")
     _data_args(p)
     p.add_argument("--subset", default="val", choices=["train", "val", "test"])
-    p.add_argument("--clips", type=int, default=10, help="clips per video (default 10)")
+    p.add_argument("--clips", type=int_arg(1, 1024), default=10, help="clips per video (default 10)")
     p.add_argument("--crops", type=int, default=3, choices=[1, 3], help="spatial crops per clip (default 3)")
-    p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
-    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several)")
+    p.add_argument("--batch-size", type=int_arg(1, 65536), default=4, help="videos per batch")
+    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several, named after it)")
     _backend_args(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("fuse", help="combine saved predictions (e.g. RGB + flow) with weights")
     p.add_argument("predictions", nargs="+", help="predictions.npz files written by `actionrec eval`")
-    p.add_argument("--weights", type=float, nargs="+", help="one weight per file (default: equal)")
+    p.add_argument("--weights", type=float_arg(), nargs="+", help="one weight per file, >= 0 (default: equal)")
     p.add_argument("--on", choices=["probs", "logits"], default="probs", help="sum softmax probabilities or logits")
     p.add_argument("--out", default="eval_fused", help="output directory")
     p.set_defaults(func=_fuse)
@@ -62,20 +64,20 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("demo", help="synthetic data -> train a small model on the CPU -> evaluate -> annotated prediction")
     p.add_argument("--out", default="actionrec-demo", help="output directory (default ./actionrec-demo)")
     p.add_argument("--fast", action="store_true", help="a one-minute smoke version (low accuracy)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int_arg(1, 4096), default=None, help="torch threads (default: one per core, less one for data loading)")
     p.set_defaults(func=_demo)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (a recipe's data section, or the options below)")
     g.add_argument("--config", help="recipe YAML whose data section to use")
-    g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...)")
+    g.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...; may be repeated)")
     g.add_argument("--root", help="videos directory (data.root)")
     g.add_argument("--list", help="list file '<path> <label>' (data.val_list, format 'list')")
     g.add_argument("--format", choices=["list", "folder", "ucf101", "hmdb51", "kinetics"], help="data.format")
     g.add_argument("--annotations", help="data.annotations (ucf101/hmdb51 split folder, kinetics csv)")
-    g.add_argument("--split", type=int, help="data.split")
-    g.add_argument("--workers", type=int, help="data.num_workers")
+    g.add_argument("--split", type=int_arg(1), help="data.split")
+    g.add_argument("--workers", type=int_arg(0, 1024), help="data.num_workers (0: decode in this process)")
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
@@ -116,27 +118,33 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from actionrec.engine.evaluate import evaluate_checkpoint, write_report, write_summary
+    from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
+
+    from actionrec.io import output_lock
 
     data = _data_config(args)
-    out = Path(args.out)
-    rows = []
     for ckpt in args.checkpoints:
         if not Path(ckpt).is_file():
             raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-        preds, m = evaluate_checkpoint(
-            ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
-            backend=args.backend, optimize=False if args.no_optimize else None, device=args.device,
-        )
-        dst = out if len(args.checkpoints) == 1 else out / Path(ckpt).stem
-        rows.append(write_report(dst, preds, m, name=str(ckpt)))
-        print(
-            f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
-            f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
-        )
-    if len(rows) > 1:
-        csv_path, md_path = write_summary(rows, out)
-        print(md_path.read_text())
+    out = Path(args.out)
+    several = len(args.checkpoints) > 1
+    folders = report_names(args.checkpoints) if several else ["."]
+    rows = []
+    with output_lock(out, purpose="eval"):
+        for ckpt, folder in zip(args.checkpoints, folders):
+            preds, m = evaluate_checkpoint(
+                ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
+                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device,
+            )
+            dst = out / folder if several else out
+            rows.append({"folder": folder, **write_report(dst, preds, m, name=str(ckpt))} if several else write_report(dst, preds, m, name=str(ckpt)))
+            print(
+                f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
+                f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
+            )
+        if several:
+            _, md_path = write_summary(rows, out)
+            print(md_path.read_text())
     return 0
 
 
