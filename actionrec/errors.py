@@ -48,3 +48,7 @@ class FrameFolderError(VideoDecodeError):
         self.path = str(path)
         self.reason = reason
         Exception.__init__(self, f"cannot read frame folder {self.path}: {reason}")
+
+
+class TrainingError(ActionrecError):
+    """Training cannot go on: e.g. the loss or the weights became non-finite (learning rate too high)."""
