@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,35 +77,70 @@ def _lock_holder(dst: Path) -> int | None:
         return None
 
 
+def running(p: subprocess.Popen) -> bool:
+    """Whether ``p`` has not exited (without reaping it, so that :func:`wait_rss` still can)."""
+    return os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def wait_rss(p: subprocess.Popen, *, timeout: float) -> tuple[int | None, float]:
+    """Exit status (None: killed after ``timeout``, a hang) and peak RSS in MB of ``p`` and its children."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, usage.ru_maxrss / 1024
+        time.sleep(0.02)
+    p.kill()
+    _, _, usage = os.wait4(p.pid, 0)
+    p.returncode = -9
+    return None, usage.ru_maxrss / 1024
+
+
 @dataclass
 class Pair:
-    a_rc: int
-    b_rc: int
-    b_err: str
-    overlapped: bool  # B ended while A was still running
+    rcs: tuple[int | None, int | None]  # None: hung (killed after the timeout)
+    errs: tuple[str, str]
+    overlapped: bool  # the second run ended while the first was still running
+    rss_mb: float
+
+    @property
+    def refused(self) -> int:
+        """How many runs stopped at once with the one-line "in use by" error."""
+        return sum(rc == 2 and "in use by" in e and len(e.splitlines()) == 1 for rc, e in zip(self.rcs, self.errs))
 
 
-def run_pair(cmd_a: list[str], cmd_b: list[str], lock_dir: Path, *, timeout: float = 300) -> Pair:
-    """Start A; as soon as A holds the output lock, start B (the same job); wait for both."""
-    a = subprocess.Popen(cmd_a, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def run_pair(cmd: list[str], lock_dir: Path, *, stagger: bool = True, timeout: float = 300) -> Pair:
+    """Run ``cmd`` twice on one output: the second starts as soon as the first holds the lock of
+    ``lock_dir`` (``stagger``) or at the same moment as the first."""
     deadline = time.time() + timeout
-    while _lock_holder(lock_dir) != a.pid and a.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    b = subprocess.run(cmd_b, env=env(), capture_output=True, text=True, timeout=timeout)
-    overlapped = a.poll() is None
-    a_rc = a.wait(timeout=max(1.0, deadline - time.time()))
-    return Pair(a_rc, b.returncode, b.stderr.strip(), overlapped)
+    with tempfile.TemporaryFile("w+") as ea, tempfile.TemporaryFile("w+") as eb:  # files: a long log cannot block
+        a = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=ea)
+        while stagger and _lock_holder(lock_dir) != a.pid and running(a) and time.time() < deadline:
+            time.sleep(0.01)
+        b = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=eb)
+        b_rc, b_rss = wait_rss(b, timeout=max(1.0, deadline - time.time()))
+        overlapped = running(a)
+        a_rc, a_rss = wait_rss(a, timeout=max(1.0, deadline - time.time()))
+        ea.seek(0)
+        eb.seek(0)
+        return Pair((a_rc, b_rc), (ea.read().strip(), eb.read().strip()), overlapped, max(a_rss, b_rss))
 
 
-def kill_during(cmd: list[str], dst: Path, *, after_files: int = 3, timeout: float = 120) -> list[str]:
-    """Start ``cmd``, ``kill -9`` it once it has written some temporary files; return the leftovers."""
+def kill_during(cmd: list[str], dst: Path, *, after_files: int = 3, delay: float = 0.0,
+                timeout: float = 120) -> tuple[list[str], float]:
+    """Start ``cmd``; ``kill -9`` it ``delay`` s after it has written ``after_files`` temporary files.
+
+    Returns the hidden leftovers under ``dst`` and the peak RSS (MB) of the killed run.
+    """
     p = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
-    while p.poll() is None and time.time() < deadline:
+    while running(p) and time.time() < deadline:
         tmp = [d for d in dst.rglob(".*tmp*")] if dst.exists() else []
         if tmp and sum(1 for d in tmp if d.is_dir() for _ in d.iterdir()) >= after_files:
             break
         time.sleep(0.01)
+    time.sleep(delay)
     p.send_signal(signal.SIGKILL)
-    p.wait()
-    return temp_entries(dst) if dst.exists() else []
+    _, rss = wait_rss(p, timeout=timeout)
+    return (temp_entries(dst) if dst.exists() else []), rss

@@ -28,11 +28,11 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_two_runs_on_one_output(step: str, inputs: dict[str, Path], tmp_path: Path) -> None:
     src = inputs["vids"] if step == "frames" else inputs["frames"]
     cmd = (pt.frames_cmd if step == "frames" else pt.flow_cmd)(src, tmp_path / "out")
-    pair = pt.run_pair(cmd, cmd, tmp_path / "out")
-    assert pair.a_rc == 0
+    pair = pt.run_pair(cmd, tmp_path / "out")
+    assert pair.rcs[0] == 0
     if pair.overlapped:  # the second run stops at once, naming the holder
-        assert pair.b_rc == 2 and "in use by actionrec prep" in pair.b_err and "pid" in pair.b_err
-        assert len(pair.b_err.splitlines()) == 1
+        assert pair.rcs[1] == 2 and pair.refused == 1
+        assert "in use by actionrec prep" in pair.errs[1] and "pid" in pair.errs[1]
     assert pt.tree(tmp_path / "out") == pt.tree(inputs[step])  # nothing corrupt, nothing lost
     assert pt.temp_entries(tmp_path / "out") == []
 
@@ -46,9 +46,10 @@ def test_second_run_names_the_holder(inputs: dict[str, Path], tmp_path: Path, ca
 
 def test_shards_of_one_job_run_side_by_side(inputs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cmds = [pt.frames_cmd(inputs["vids"], out) + ["--shard", f"{i}/2"] for i in range(2)]
-    pair = pt.run_pair(cmds[0], cmds[1], out / ".actionrec-shards" / "0-of-2")
-    assert (pair.a_rc, pair.b_rc) == (0, 0), pair.b_err
+    procs = [subprocess.Popen(pt.frames_cmd(inputs["vids"], out) + ["--shard", f"{i}/2"], env=pt.env(),
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:  # each shard holds its own lock
+        assert p.wait() == 0, p.stderr.read()
     assert pt.tree(out) == pt.tree(inputs["frames"])
 
 
@@ -56,7 +57,7 @@ def test_shards_of_one_job_run_side_by_side(inputs: dict[str, Path], tmp_path: P
 def test_kill_9_then_rerun_leaves_no_temporary_files(step: str, inputs: dict[str, Path], tmp_path: Path) -> None:
     src = inputs["vids"] if step == "frames" else inputs["frames"]
     cmd = (pt.frames_cmd if step == "frames" else pt.flow_cmd)(src, tmp_path / "out")
-    left = pt.kill_during(cmd, tmp_path / "out")
+    left, _ = pt.kill_during(cmd, tmp_path / "out")
     assert left, "the run was killed before it wrote anything: no test"
     assert subprocess.run(cmd, env=pt.env()).returncode == 0
     assert pt.temp_entries(tmp_path / "out") == []
