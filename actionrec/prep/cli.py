@@ -100,7 +100,9 @@ def _lists(args: argparse.Namespace) -> int:
 
 def _synthetic(args: argparse.Namespace) -> int:
     from actionrec.data.synthetic import generate
+    from actionrec.prep.common import check_int
 
+    check_int("--workers", args.workers, lo=1)
     out = generate(args.dst, classes=args.classes, per_class=args.per_class, seed=args.seed, size=args.size,
                    frames=args.frames, workers=args.workers, val_per_class=args.val_per_class)
     print(out)

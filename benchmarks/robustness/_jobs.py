@@ -81,3 +81,23 @@ def check_train_output(out: Path) -> str | None:
     except Exception as e:  # noqa: BLE001 - that is the finding
         return f"{type(e).__name__}: {e}"[:200]
     return None
+
+
+def check_output(inputs: Inputs, job: str, out: Path) -> str | None:
+    """``job`` is "prep frames", "prep flow" or "train"."""
+    return check_train_output(out) if job == "train" else check_prep_output(inputs, job.split()[1], out)
+
+
+def new_row(name: str) -> dict:
+    """An empty campaign row (the columns of ``benchmarks/robustness_campaign.py``)."""
+    return {"class": name, "tried": 0, "clean_errors": 0, "accepted_ok": 0, "tracebacks": 0, "hangs": 0,
+            "crashes": 0, "silent_wrong": 0, "peak_rss_mb": 0.0, "notes": ""}
+
+
+def record_output(row: dict, bad: str | None, trial: int, *, clean: bool = False) -> None:
+    """Count one finished trial: ``bad`` (from :func:`check_output`) is a silent wrong result."""
+    if bad:
+        row["silent_wrong"] += 1
+        row["notes"] += f"trial {trial}: {bad}; "
+    else:
+        row["clean_errors" if clean else "accepted_ok"] += 1

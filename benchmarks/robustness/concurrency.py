@@ -12,15 +12,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from benchmarks.robustness._jobs import Inputs, check_prep_output, check_train_output
+from benchmarks.robustness._jobs import Inputs, check_output, new_row, record_output
 from tests.robustness import prep_trials as pt
 
 TRIALS = 10
-
-
-def _row(name: str) -> dict:
-    return {"class": name, "tried": 0, "clean_errors": 0, "accepted_ok": 0, "tracebacks": 0, "hangs": 0,
-            "crashes": 0, "silent_wrong": 0, "peak_rss_mb": 0.0, "notes": ""}
 
 
 def run(workdir: Path, *, full: bool) -> list[dict]:
@@ -28,7 +23,7 @@ def run(workdir: Path, *, full: bool) -> list[dict]:
     trials = TRIALS if full else 2
     rows = []
     for job in ("prep frames", "prep flow", "train"):
-        row = _row(f"concurrent {job} x2")
+        row = new_row(f"concurrent {job} x2")
         for t in range(trials):
             out = workdir / "concurrency" / f"{job.replace(' ', '_')}_{t}"
             shutil.rmtree(out, ignore_errors=True)
@@ -37,7 +32,7 @@ def run(workdir: Path, *, full: bool) -> list[dict]:
             pair = pt.run_pair(cmd, out, stagger=False)
             row["tried"] += 1
             row["peak_rss_mb"] = max(row["peak_rss_mb"], round(pair.rss_mb, 1))
-            rcs = [rc for rc in pair.rcs]
+            rcs = list(pair.rcs)
             if None in rcs:
                 row["hangs"] += 1
                 continue
@@ -49,14 +44,8 @@ def run(workdir: Path, *, full: bool) -> list[dict]:
                 row["tracebacks"] += 1
                 row["notes"] += f"trial {t}: exit {rcs}: {pair.errs[rcs.index(max(rcs))][-150:]}; "
                 continue
-            bad = check_train_output(out) if job == "train" else check_prep_output(inputs, job.split()[1], out)
-            if bad:
-                row["silent_wrong"] += 1
-                row["notes"] += f"trial {t}: {bad}; "
-            elif pair.refused:
-                row["clean_errors"] += 1
-            else:
-                row["accepted_ok"] += 1  # the second run came after the first and found the work done
+            # not refused: the second run came after the first and found the work done
+            record_output(row, check_output(inputs, job, out), t, clean=bool(pair.refused))
         row["notes"] = (row["notes"] or "second run refused (clean) or ran after the first (ok); "
                         "output checked against an undisturbed run").strip("; ")
         rows.append(row)

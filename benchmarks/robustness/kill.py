@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.robustness._jobs import Inputs, check_prep_output, check_train_output
+from benchmarks.robustness._jobs import Inputs, check_output, new_row, record_output
 from tests.robustness import prep_trials as pt
 
 TRIALS = 10
@@ -42,8 +42,7 @@ def run(workdir: Path, *, full: bool) -> list[dict]:
     trials = TRIALS if full else 2
     rows = []
     for job in ("prep frames", "prep flow", "train"):
-        row = {"class": f"kill -9 during {job}, then rerun", "tried": 0, "clean_errors": 0, "accepted_ok": 0,
-               "tracebacks": 0, "hangs": 0, "crashes": 0, "silent_wrong": 0, "peak_rss_mb": 0.0, "notes": ""}
+        row = new_row(f"kill -9 during {job}, then rerun")
         left_before = []
         for t in range(trials):
             out = workdir / "kill" / f"{job.replace(' ', '_')}_{t}"
@@ -74,12 +73,7 @@ def run(workdir: Path, *, full: bool) -> list[dict]:
                 row["tracebacks" if rc > 0 else "crashes"] += 1
                 row["notes"] += f"trial {t}: rerun exit {rc}: {last_err}; "
                 continue
-            bad = check_train_output(out) if job == "train" else check_prep_output(inputs, job.split()[1], out)
-            if bad:
-                row["silent_wrong"] += 1
-                row["notes"] += f"trial {t}: {bad}; "
-            else:
-                row["accepted_ok"] += 1
+            record_output(row, check_output(inputs, job, out), t)
         row["notes"] = (f"temporary entries left by the killed runs: {left_before}; after the rerun: see "
                         f"silent_wrong. {row['notes']}").strip("; ")
         rows.append(row)

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from actionrec.io import LOCK_NAME
 from tests.robustness.mutants import DATA
 
 REPO = Path(__file__).resolve().parents[2]
-LOCK_NAME = ".actionrec.lock"
 
 
 def env() -> dict[str, str]:

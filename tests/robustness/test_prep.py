@@ -137,6 +137,11 @@ def test_bad_numbers_are_refused(step: str, args: list[str], message: str, tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_synthetic_workers_checked(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main(["prep", "synthetic", str(tmp_path / "s"), "--workers", "-2"]) == 2
+    assert "--workers must be an integer >= 1, got -2" in capsys.readouterr().err
+
+
 def test_output_must_differ_from_input(inputs: dict[str, Path], capsys) -> None:  # noqa: ANN001
     assert main(["prep", "flow", str(inputs["frames"]), str(inputs["frames"]), "--no-progress"]) == 2
     assert "must differ from the frames folder" in capsys.readouterr().err
