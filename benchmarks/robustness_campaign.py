@@ -2,6 +2,9 @@
 
     nice -n 10 python benchmarks/robustness_campaign.py            # full campaign -> docs/robustness.md
     python benchmarks/robustness_campaign.py --quick --out /tmp/r.md  # a sample of each class (minutes)
+    # modules in separate processes or machines, then one table:
+    python benchmarks/robustness_campaign.py --only kill --save-rows kill.json
+    python benchmarks/robustness_campaign.py --from-rows videos.json kill.json ...
 
 Each module ``benchmarks/robustness/<name>.py`` exposes ``run(workdir, *, full) -> list[dict]`` with
 one row per input class (see ``COLUMNS``); a module that is not there is skipped with a note.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import platform
@@ -54,21 +58,13 @@ Outcomes, per input:
 """
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a sample of every class instead of the full set")
-    ap.add_argument("--only", nargs="+", choices=MODULES, help="run only these modules")
-    ap.add_argument("--workdir", help="scratch folder (default: a temporary one)")
-    ap.add_argument("--out", default=str(REPO / "docs" / "robustness.md"), help="markdown file to write")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="actionrec-robustness-"))
+def run_modules(names: list[str], workdir: Path, *, full: bool) -> dict:
+    """Run the campaign modules ``names``: ``{"rows": [...], "notes": [...], "run": "when, where, load"}``."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    load_before = os.getloadavg()
+    load_before = os.getloadavg()[0]
     rows: list[dict] = []
     notes: list[str] = []
-    for name in args.only or MODULES:
+    for name in names:
         try:
             mod = importlib.import_module(f"benchmarks.robustness.{name}")
         except ModuleNotFoundError as e:
@@ -79,32 +75,58 @@ def main() -> int:
             raise
         t0 = time.time()
         print(f"[{name}] running ...", flush=True)
-        got = mod.run(workdir / name, full=not args.quick)
-        dt = time.time() - t0
+        got = mod.run(workdir / name, full=full)
         rows.extend(got)
-        notes.append(f"`{name}`: {sum(r['tried'] for r in got)} inputs in {dt / 60:.1f} min")
+        notes.append(f"`{name}`: {sum(r['tried'] for r in got)} inputs in {(time.time() - t0) / 60:.1f} min")
         for r in got:
             print("  " + " | ".join(str(r[k]) for k, _ in COLUMNS[:-1]), flush=True)
+    run = (f"{started}, {'full campaign' if full else 'quick sample'} of {', '.join(names)}, `{platform.node()}` "
+           f"({os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}), load average "
+           f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end")
+    return {"rows": rows, "notes": notes, "run": run}
 
+
+def render(parts: list[dict]) -> str:
+    """The markdown page for the results of one or more :func:`run_modules` calls."""
+    rows = [r for p in parts for r in p["rows"]]
     total = {k: sum(r[k] for r in rows) for k, _ in COLUMNS[1:8]}
-    lines = [HEADER, f"Run: {started}, {'quick sample' if args.quick else 'full campaign'}, "
-             f"`{platform.node()}` ({os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}), "
-             f"load average {load_before[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the end.",
-             "Modules: " + "; ".join(notes) + ".", "",
-             f"**Total: {total['tried']} inputs, {total['clean_errors']} clean errors, {total['accepted_ok']} correct "
-             f"results, {total['tracebacks']} tracebacks, {total['hangs']} hangs, {total['crashes']} crashes, "
-             f"{total['silent_wrong']} silent wrong results.**", "",
-             "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [HEADER]
+    lines += [f"Run: {p['run']}. Modules: {'; '.join(p['notes'])}." for p in parts]
+    lines += ["", f"**Total: {total['tried']} inputs, {total['clean_errors']} clean errors, {total['accepted_ok']} "
+              f"correct results, {total['tracebacks']} tracebacks, {total['hangs']} hangs, {total['crashes']} crashes, "
+              f"{total['silent_wrong']} silent wrong results.**", "",
+              "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         cells = [str(r[k]) if k != "notes" else str(r[k]).replace("|", "\\|").replace("\n", " ")[:400]
                  for k, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a sample of every class instead of the full set")
+    ap.add_argument("--only", nargs="+", choices=MODULES, help="run only these modules")
+    ap.add_argument("--workdir", help="scratch folder (default: a temporary one)")
+    ap.add_argument("--out", default=str(REPO / "docs" / "robustness.md"), help="markdown file to write")
+    ap.add_argument("--save-rows", help="also write the results as JSON (for --from-rows)")
+    ap.add_argument("--from-rows", nargs="+", help="run nothing: render the JSON results of earlier runs")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    if args.from_rows:
+        parts = [json.loads(Path(f).read_text()) for f in args.from_rows]
+    else:
+        workdir = Path(args.workdir or tempfile.mkdtemp(prefix="actionrec-robustness-"))
+        parts = [run_modules(list(args.only or MODULES), workdir, full=not args.quick)]
+        if args.save_rows:
+            Path(args.save_rows).write_text(json.dumps(parts[0], indent=1))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out} ({total['tried']} inputs; workdir {workdir})")
-    bad = total["tracebacks"] + total["hangs"] + total["crashes"] + total["silent_wrong"]
-    return 1 if bad else 0
+    out.write_text(render(parts))
+    rows = [r for p in parts for r in p["rows"]]
+    print(f"wrote {out} ({sum(r['tried'] for r in rows)} inputs)")
+    return 1 if any(r[k] for r in rows for k in ("tracebacks", "hangs", "crashes", "silent_wrong")) else 0
 
 
 if __name__ == "__main__":
