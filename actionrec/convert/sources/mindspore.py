@@ -1,0 +1,1 @@
+"""MindSpore ``.ckpt`` (placeholder: key maps added below)."""
