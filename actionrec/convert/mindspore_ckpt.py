@@ -60,8 +60,13 @@ _Checkpoint = _checkpoint_class()
 
 
 def looks_like_mindspore(head: bytes) -> bool:
-    """A protobuf ``Checkpoint``: field 1 (``value``), length-delimited, whose field 1 is the tag."""
-    return len(head) >= 4 and head[0] == 0x0A and (head[2] == 0x0A or head[3] == 0x0A)
+    """A protobuf ``Checkpoint``: field 1 (``value``, length-delimited) whose first field is the tag (field 1)."""
+    if len(head) < 3 or head[0] != 0x0A:
+        return False
+    i = 1
+    while i < min(len(head), 7) and head[i] & 0x80:  # skip the length varint
+        i += 1
+    return i + 1 < len(head) and head[i + 1] == 0x0A
 
 
 def is_encrypted(head: bytes) -> bool:

@@ -15,7 +15,8 @@ _INNER = {
 }  # fmt: skip
 
 
-def _key(k: str) -> str:
+def gluoncv_key(k: str) -> str:
+    """GluonCV name → ours (also used for the MindSpore R(2+1)D recipe, which keeps GluonCV's names)."""
     for src, dst in _STEM.items():
         if k.startswith(src):
             return dst + k[len(src) :]
@@ -38,7 +39,7 @@ def convert(f: Foreign, num_classes: int | None = None) -> Converted:
         raise UsageError(f"{f.path}: not a GluonCV R(2+1)D v1 checkpoint (no 'layer1.0.conv1.conv1.weight')")
     if "layer1.0.conv3.weight" in f.tensors:
         raise UsageError(f"{f.path}: bottleneck R(2+1)D (ResNet-50 and deeper) is not supported; use resnet18/34")
-    sd = complete_bn({_key(k): v for k, v in f.tensors.items()})
+    sd = complete_bn({gluoncv_key(k): v for k, v in f.tensors.items()})
     depth = resnet_depth(sd, f.path)
     return Converted(f"r2plus1d_{depth}", sd, in_channels_kwargs(sd["stem.0.weight"].shape[1]))
 
