@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from actionrec.errors import ActionrecError
 from actionrec.io import atomic_path
-from actionrec.meta import ModelMeta
+from actionrec.meta import ModelMeta, meta_from_json
 
 META_KEY = "actionrec"
 STATE_KEY = "actionrec_state"
@@ -71,10 +71,7 @@ def read_meta(path: str | os.PathLike) -> ModelMeta:
         raise CheckpointError(
             f"{path}: safetensors file without actionrec metadata; convert foreign weights with `actionrec convert`"
         )
-    try:
-        return ModelMeta.from_json(md[META_KEY])
-    except (ValueError, TypeError, KeyError) as e:  # UsageError, JSONDecodeError, bad field types
-        raise CheckpointError(f"{path}: invalid actionrec metadata ({e})") from e
+    return meta_from_json(md[META_KEY], source=str(path), error=CheckpointError)
 
 
 def read_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
