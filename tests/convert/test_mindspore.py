@@ -94,6 +94,7 @@ def test_mindspore_models_r2plus1d_recipe(tmp_path: Path) -> None:
     ms = {_transfer_pth_name(k): v for k, v in gluon.items()}
     assert "layer1.0.conv1.bn1.bn2d.gamma" in ms and "downsample.1.bn2d.moving_variance" in "".join(ms)
     write_ckpt({**ms, "global_step": np.zeros(1, np.int32)}, tmp_path / "r2plus1d_best.ckpt")
+    # GluonCV .pth without num_batches_tracked (as GluonCV publishes it) must convert too
     torch.save({k: torch.from_numpy(v) for k, v in gluon.items()}, tmp_path / "gluon.pth")
     ours = convert_checkpoint(tmp_path / "r2plus1d_best.ckpt", tmp_path / "ms.safetensors", source="mindspore")
     ref = convert_checkpoint(tmp_path / "gluon.pth", tmp_path / "gcv.safetensors", source="gluoncv")
