@@ -50,7 +50,10 @@ def read_lines(path: Path) -> list[str]:
     """Non-empty lines without CR/LF and surrounding spaces."""
     if not path.is_file():
         raise AnnotationError(f"annotation file not found: {path}")
-    text = path.read_text(encoding="utf-8-sig", errors="strict")
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="strict")
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{path}: not a UTF-8 text file ({e})") from None
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
@@ -95,6 +98,8 @@ def read_list(path: str | os.PathLike, *, media: str = "auto", multi_label: bool
     if media not in MEDIA:
         raise UsageError(f"media must be one of {', '.join(MEDIA)}, got {media!r}")
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        raise AnnotationError(f"{path}: a JSON file is not an mmaction2 text list (3D-ResNets JSON: read_kh_json)")
     return [_list_entry(ln, f"{path}:{n}", media=media, multi_label=multi_label, with_offset=with_offset)
             for n, ln in enumerate(read_lines(path), 1)]
 

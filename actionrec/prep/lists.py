@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actionrec.data.annotations import Sample, check_media, index_dataset, write_kh_json, write_list
+from actionrec.data.annotations import AnnotationError, Sample, check_media, index_dataset, write_kh_json, write_list
 from actionrec.data.frames import read_n_frames
 from actionrec.errors import ActionrecError, UsageError
 from actionrec.io import write_text_atomic
@@ -104,7 +104,9 @@ def build_lists(kind: str, root: str | Path, out: str | Path, *, annotations: st
         for subset in ("train", "val"):
             samples, classes, sub_root = index_dataset(kind, root=base, annotations=annotations, split=split,
                                                        subset=subset, val_fraction=val_fraction, seed=seed)
-            if not samples and subset != "train":
+            if not samples:
+                if subset == "train":
+                    raise AnnotationError(f"{kind} dataset at {base}: no train samples")
                 log.info("%s: no %s subset", kind, subset)
                 continue
             kept, left = check_media(sub_root, samples)
@@ -114,7 +116,7 @@ def build_lists(kind: str, root: str | Path, out: str | Path, *, annotations: st
                 kept = [Sample(str(Path(s.path).relative_to(sub_root)), s.label) for s in kept]
             name = out / list_name(kind, subset, split, frames=frames is not None)
             if not kept:
-                raise ActionrecError(f"{name.name}: none of the {len(samples)} listed videos were found under {sub_root}")
+                raise AnnotationError(f"{name.name}: none of the {len(samples)} listed videos were found under {sub_root}")
             write_list(name, kept, with_n_frames=frames is not None)
             per_subset[subset] = kept
             report.files.append(name)
