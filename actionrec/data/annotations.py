@@ -13,6 +13,7 @@ import csv
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +24,10 @@ from actionrec.data.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
+__all__ = ["FORMATS", "KINDS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
            "is_video_path", "load_samples", "locate", "parse_hmdb51", "parse_kinetics", "parse_ucf101",
            "read_kh_json", "read_list", "read_ucf101_classes", "scan_folder", "stratified_split", "write_kh_json",
            "write_list"]
-
-KINDS = ("list", "folder", "ucf101", "hmdb51", "kinetics")
-
 
 # --- UCF101 -----------------------------------------------------------------------------------
 def read_ucf101_classes(split_dir: str | os.PathLike) -> list[str]:
@@ -226,34 +224,55 @@ def _list_samples(ann: Path, *, subset: str, split: int) -> tuple[list[Sample], 
     return samples, classes
 
 
+Index = tuple[list[Sample], list[str], Path]  # samples (paths relative to the root), class names, root
+
+
+def _index_list(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    return *_list_samples(Path(annotations), subset=subset, split=split), root
+
+
+def _index_ucf101(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    items, classes = parse_ucf101(annotations, split=split, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_hmdb51(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    items, classes = parse_hmdb51(annotations, split=split, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_kinetics(root: Path, annotations: str, *, subset: str, **_: object) -> Index:
+    items, classes = parse_kinetics(annotations, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_folder(root: Path, annotations: str | None, *, subset: str, val_fraction: float, seed: int, **_: object) -> Index:
+    if subset in ("train", "val", "test") and (root / subset).is_dir():  # split into subfolders
+        root = root / subset
+        items, classes = scan_folder(root)
+    else:
+        items, classes = scan_folder(root)
+        if subset != "all":
+            train, val = stratified_split(items, val_fraction=val_fraction, seed=seed)
+            items = train if subset == "train" else val
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+FORMATS: dict[str, Callable[..., Index]] = {"list": _index_list, "folder": _index_folder, "ucf101": _index_ucf101,
+                                            "hmdb51": _index_hmdb51, "kinetics": _index_kinetics}
+KINDS = tuple(FORMATS)
+
+
 def index_dataset(kind: str, *, root: str | os.PathLike, annotations: str | None = None, split: int = 1,
-                  subset: str = "train", val_fraction: float = 0.2, seed: int = 0) -> tuple[list[Sample], list[str], Path]:
+                  subset: str = "train", val_fraction: float = 0.2, seed: int = 0) -> Index:
     """The listed samples of a dataset, unchecked: ``(samples, class_names, root)`` with sample
     paths relative to the returned root (``root/<subset>`` for a folder dataset split into subfolders)."""
-    if kind not in KINDS:
+    if kind not in FORMATS:
         raise AnnotationError(f"unknown dataset kind {kind!r}; choose from {', '.join(KINDS)}")
-    rootp = Path(os.path.abspath(root))
-    sub = subset_name(subset)
     if kind != "folder" and annotations is None:
         raise AnnotationError(f"dataset kind {kind!r} needs annotations (a list, split folder or CSV)")
-    if kind == "list":
-        samples, classes = _list_samples(Path(annotations), subset=sub, split=split)
-        return samples, classes, rootp
-    if kind == "ucf101":
-        items, classes = parse_ucf101(annotations, split=split, subset=sub)
-    elif kind == "hmdb51":
-        items, classes = parse_hmdb51(annotations, split=split, subset=sub)
-    elif kind == "kinetics":
-        items, classes = parse_kinetics(annotations, subset=sub)
-    elif sub in ("train", "val", "test") and (rootp / sub).is_dir():  # folder, split into subfolders
-        rootp = rootp / sub
-        items, classes = scan_folder(rootp)
-    else:
-        items, classes = scan_folder(rootp)
-        if sub != "all":
-            train, val = stratified_split(items, val_fraction=val_fraction, seed=seed)
-            items = train if sub == "train" else val
-    return [Sample(rel, label) for rel, label in items], classes, rootp
+    return FORMATS[kind](Path(os.path.abspath(root)), annotations, split=split, subset=subset_name(subset),
+                         val_fraction=val_fraction, seed=seed)
 
 
 def load_samples(kind: str, *, root: str, annotations: str | None = None, split: int = 1, subset: str = "train",
