@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from actionrec.cli import float_arg, int_arg
 from actionrec.data.pipeline import MAX_CLIPS
 from actionrec.errors import UsageError
 
@@ -14,26 +15,27 @@ from actionrec.errors import UsageError
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("train", help="train a model from a YAML recipe (also under torchrun for several processes)")
     p.add_argument("config", help="recipe YAML (see configs/)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8 (may be repeated)")
     p.add_argument("--output-dir", help="shorthand for --set output_dir=DIR")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT", help="continue a run (newest checkpoint of output_dir, or CKPT)")
-    p.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stop-after-epoch", type=int_arg(1), default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="evaluate one or more checkpoints (clip- and video-level accuracy)")
     p.add_argument("checkpoints", nargs="+", help="model checkpoints (.safetensors) or ONNX files")
     _data_args(p)
     p.add_argument("--subset", default="val", choices=["train", "val", "test"])
-    p.add_argument("--clips", type=bounded(1, MAX_CLIPS), default=10, help="clips per video (default 10)")
+    p.add_argument("--clips", type=int_arg(1, MAX_CLIPS), default=10, help="clips per video (default 10)")
     p.add_argument("--crops", type=int, default=3, choices=[1, 3], help="spatial crops per clip (default 3)")
-    p.add_argument("--batch-size", type=bounded(1, 1024), default=4, help="videos per batch")
-    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several)")
+    p.add_argument("--batch-size", type=int_arg(1, 1024), default=4, help="videos per batch")
+    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several, named after it)")
     _backend_args(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("fuse", help="combine saved predictions (e.g. RGB + flow) with weights")
     p.add_argument("predictions", nargs="+", help="predictions.npz files written by `actionrec eval`")
-    p.add_argument("--weights", type=float, nargs="+", help="one weight per file (default: equal)")
+    p.add_argument("--weights", type=float_arg(), nargs="+", help="one weight per file, >= 0 (default: equal)")
     p.add_argument("--on", choices=["probs", "logits"], default="probs", help="sum softmax probabilities or logits")
     p.add_argument("--out", default="eval_fused", help="output directory")
     p.set_defaults(func=_fuse)
@@ -49,11 +51,11 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--output", metavar="FILE", help="write one row per video to FILE (.jsonl or .csv); a rerun skips videos already in it")
     p.add_argument("--shard", metavar="i/N|auto", help="predict only shard i (0-based) of N; output goes to FILE.part-i-of-N.EXT "
                    "(auto: from torchrun/SLURM variables)")
-    p.add_argument("--topk", type=bounded(1, 10_000), default=5, help="labels per video (default 5)")
-    p.add_argument("--clips", type=bounded(0, MAX_CLIPS), default=0, help=f"clips per video (0: from its length, up to 10; at most {MAX_CLIPS})")
+    p.add_argument("--topk", type=int_arg(1, 10_000), default=5, help="labels per video (default 5)")
+    p.add_argument("--clips", type=int_arg(0, MAX_CLIPS), default=0, help=f"clips per video (0: from its length, up to 10; at most {MAX_CLIPS})")
     p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="spatial crops per clip (default 1)")
-    p.add_argument("--workers", type=bounded(0, 64), default=None, help="decoding processes for several videos (default: cores/4, 1-4)")
-    p.add_argument("--batch-size", type=bounded(1, 1024), default=8, help="clips per forward pass, across videos (default 8)")
+    p.add_argument("--workers", type=int_arg(0, 64), default=None, help="decoding processes for several videos (default: cores/4, 1-4)")
+    p.add_argument("--batch-size", type=int_arg(1, 1024), default=8, help="clips per forward pass, across videos (default 8)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per video)")
     p.add_argument("--out", help="one video only: write it with the prediction drawn on it (.gif or .mp4)")
     _backend_args(p)
@@ -63,10 +65,10 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("stream", help="predictions over time on a long video or a camera (index, e.g. 0)")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("source", help="video file or camera index")
-    p.add_argument("--step", type=bounded(1, 100_000), default=None, help="frames between predictions (default: half a window)")
-    p.add_argument("--smooth", type=bounded(1, 1000), default=3, help="windows averaged (default 3)")
-    p.add_argument("--topk", type=bounded(1, 10_000), default=3)
-    p.add_argument("--max-frames", type=bounded(1, 10**9), default=None)
+    p.add_argument("--step", type=int_arg(1, 100_000), default=None, help="frames between predictions (default: half a window)")
+    p.add_argument("--smooth", type=int_arg(1, 1000), default=3, help="windows averaged (default 3)")
+    p.add_argument("--topk", type=int_arg(1, 10_000), default=3)
+    p.add_argument("--max-frames", type=int_arg(1, 10**9), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction")
     p.add_argument("--out", help="also write the annotated video (.gif or .mp4)")
     _backend_args(p)
@@ -76,51 +78,36 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("demo", help="synthetic data -> train a small model on the CPU -> evaluate -> annotated prediction")
     p.add_argument("--out", default="actionrec-demo", help="output directory (default ./actionrec-demo)")
     p.add_argument("--fast", action="store_true", help="a one-minute smoke version (low accuracy)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int_arg(1, 4096), default=None, help="torch threads (default: one per core, less one for data loading)")
     p.set_defaults(func=_demo)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (a recipe's data section, or the options below)")
     g.add_argument("--config", help="recipe YAML whose data section to use")
-    g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...)")
+    g.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...; may be repeated)")
     g.add_argument("--root", help="videos directory (data.root)")
     g.add_argument("--list", help="list file '<path> <label>' (data.val_list, format 'list')")
     g.add_argument("--format", choices=["list", "folder", "ucf101", "hmdb51", "kinetics"], help="data.format")
     g.add_argument("--annotations", help="data.annotations (ucf101/hmdb51 split folder, kinetics csv)")
-    g.add_argument("--split", type=int, help="data.split")
-    g.add_argument("--workers", type=int, help="data.num_workers")
-
-
-def bounded(low: int, high: int):  # noqa: ANN201
-    """argparse type: an integer in ``[low, high]`` (else a usage error, exit 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
-        return value
-
-    return parse
+    g.add_argument("--split", type=int_arg(1), help="data.split")
+    g.add_argument("--workers", type=int_arg(0, 1024), help="data.num_workers (0: decode in this process)")
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch), torch or onnxruntime")
     p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=bounded(1, 1024), default=None,
+    p.add_argument("--threads", type=int_arg(1, 1024), default=None,
                    help="inference threads (default: the cores this process may use)")
 
 
 def _preprocess_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("preprocessing (default: the model's; a warning names each change)")
-    g.add_argument("--clip-len", type=bounded(1, 1024), default=None, help="frames per clip")
-    g.add_argument("--stride", type=bounded(1, 64), default=None, help="frame stride inside a clip")
-    g.add_argument("--resize-short", type=bounded(1, 4096), default=None, help="short side before cropping")
-    g.add_argument("--crop", type=bounded(1, 4096), default=None, help="square crop size")
+    g.add_argument("--clip-len", type=int_arg(1, 1024), default=None, help="frames per clip")
+    g.add_argument("--stride", type=int_arg(1, 64), default=None, help="frame stride inside a clip")
+    g.add_argument("--resize-short", type=int_arg(1, 4096), default=None, help="short side before cropping")
+    g.add_argument("--crop", type=int_arg(1, 4096), default=None, help="square crop size")
 
 
 def _predictor(args: argparse.Namespace, **kwargs):  # noqa: ANN003, ANN202
@@ -165,11 +152,11 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from actionrec.engine.evaluate import evaluate_checkpoint, write_report, write_summary
+    from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
+
+    from actionrec.io import output_lock
 
     data = _data_config(args)
-    out = Path(args.out)
-    rows = []
     for ckpt in args.checkpoints:
         if not Path(ckpt).is_file():
             raise FileNotFoundError(f"checkpoint not found: {ckpt}")

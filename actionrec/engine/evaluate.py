@@ -24,7 +24,7 @@ from actionrec.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictions", "evaluate_checkpoint", "write_report", "fuse_predictions", "write_summary"]
+__all__ = ["Predictions", "evaluate_checkpoint", "write_report", "fuse_predictions", "report_names", "write_summary"]
 
 
 @dataclass
@@ -150,6 +150,8 @@ def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | Non
     weights = list(weights) if weights else [1.0] * len(files)
     if len(weights) != len(files):
         raise UsageError(f"{len(weights)} weights for {len(files)} prediction files")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise UsageError(f"fusion weights must be finite, >= 0 and not all 0, got {weights}")
     if on not in ("probs", "logits"):
         raise UsageError(f"on must be 'probs' or 'logits', got {on!r}")
     parts = [Predictions.load(f) for f in files]
@@ -169,6 +171,27 @@ def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | Non
         total[order] += w * scores
     fused = np.log(np.maximum(total / sum(weights), 1e-12)) if on == "probs" else total
     return Predictions(list(ref.videos), ref.labels.copy(), fused[:, None].astype(np.float32), list(ref.class_names))
+
+
+def report_names(checkpoints: Sequence[str | Path]) -> list[str]:
+    """One distinct folder name per checkpoint: its stem, with as many parent folders as it takes.
+
+    ``runs/a/best.safetensors`` and ``runs/b/best.safetensors`` → ``a_best``, ``b_best``; the same
+    file given twice gets ``_2``, ``_3``, … so that no report ever overwrites another.
+    """
+    parts = [Path(c).with_suffix("").parts or ("model",) for c in checkpoints]
+    depth = 1
+    while True:
+        names = ["_".join(p[-depth:]).lstrip("._/") or "model" for p in parts]
+        if len(set(names)) == len(names) or depth >= max(len(p) for p in parts):
+            break
+        depth += 1
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
 
 
 def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
