@@ -83,11 +83,11 @@ def test_globs_lists_csv_and_shards(ckpt, collection, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--topk", "0"], "--topk: must be in [1, 10000], got 0"),
-    (["--clips", "100000"], "--clips: must be in [0, 100]"),
-    (["--workers", "-1"], "--workers: must be in [0, 64]"),
-    (["--batch-size", "0"], "--batch-size: must be in [1, 1024]"),
-    (["--threads", "0"], "--threads: must be in [1, 1024]"),
+    (["--topk", "0"], "--topk: must be 1..10000, got 0"),
+    (["--clips", "100000"], "--clips: must be 0..100"),
+    (["--workers", "-1"], "--workers: must be 0..64"),
+    (["--batch-size", "0"], "--batch-size: must be 1..1024"),
+    (["--threads", "0"], "--threads: must be 1..1024"),
     (["--crop", "x"], "--crop: expected an integer"),
 ])
 def test_counts_are_bounded(ckpt, extra, message, capsys):
