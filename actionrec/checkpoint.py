@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta, meta_from_json
-from actionrec.errors import ActionrecError
+from actionrec.errors import ActionrecError, UsageError
 
 META_KEY = "actionrec"
 STATE_KEY = "actionrec_state"
@@ -109,7 +109,10 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     from actionrec.models import create_model
 
     meta = read_meta(path)
-    model = create_model(meta.arch, num_classes=meta.num_classes, **meta.arch_kwargs)
+    try:
+        model = create_model(meta.arch, num_classes=meta.num_classes, **meta.arch_kwargs)
+    except UsageError as e:  # e.g. an unknown architecture: name the file
+        raise CheckpointError(f"{path}: {e}") from None
     load_state_dict_checked(model, read_weights(path), source=str(path))
     model.meta = meta
     return model.to(device).eval()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,14 @@ def load_torch_state_dict(path: str | os.PathLike) -> StateDict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise UsageError(f"{path}: cannot be loaded as a tensor-only torch file ({type(e).__name__}: {e})") from e
+        # torch's message is a paragraph; its "WeightsUnpickler error: ..." line says what was refused
+        m = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:Check the documentation|$)", str(e), re.S)
+        why = " ".join((m.group(1) if m else str(e)).split()).split(". ")[0]  # not torch's advice to allow it
+        raise UsageError(f"{path}: cannot be loaded as a tensor-only torch file ({type(e).__name__}: {why[:200]})") from e
     for key in ("state_dict", "model", "model_state"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
