@@ -30,7 +30,7 @@ _YAML: list[tuple[str, str, str]] = [
                        "model:\n  trainable: *f\n", "'a'"),
     ("unknown_section", "optimiser:\n  lr: 0.1\n", "optimiser"),
     ("section_scalar", "optimizer: 3\n", "optimizer"),
-    ("deep_nesting", "model:\n  widths: " + "[" * 5000 + "]" * 5000 + "\n", "model.widths"),
+    ("deep_nesting", "model:\n  widths: " + "[" * 5000 + "]" * 5000 + "\n", "{file}"),
 ]
 
 # (override, token): values the trainer must refuse before it starts
