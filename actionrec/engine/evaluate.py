@@ -64,14 +64,6 @@ class Predictions:
             raise UsageError(f"{path}: not an actionrec predictions file ({e})") from e
 
 
-def _forward(predictor: Any, x: Any) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out = predictor(x)
-    return out.detach().float().cpu().numpy() if hasattr(out, "detach") else np.asarray(out, dtype=np.float32)
-
-
 def evaluate_checkpoint(
     ckpt: str | Path,
     data: Any,
@@ -83,6 +75,7 @@ def evaluate_checkpoint(
     backend: str = "auto",
     optimize: bool | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     progress: bool = True,
 ) -> tuple[Predictions, EvalMetrics]:
     """Score every video of ``data`` (a DataConfig) with ``num_clips`` × ``num_crops`` views."""
@@ -91,9 +84,11 @@ def evaluate_checkpoint(
     from tqdm import tqdm
 
     from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess
-    from actionrec.engine.predict import load_for_inference
+    from actionrec.deploy.predictor import load_predictor
+    from actionrec.inference.threads import set_threads
 
-    predictor, meta = load_for_inference(ckpt, backend=backend, optimize=optimize, device=device)
+    predictor = load_predictor(ckpt, backend=backend, optimize=optimize, device=device, num_threads=set_threads(threads))
+    meta = predictor.meta
     samples, class_names = load_split(data, subset)
     if meta.num_classes != len(class_names):
         raise UsageError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
@@ -112,7 +107,7 @@ def evaluate_checkpoint(
             continue
         views, _labels, indices = batch
         b = views.shape[0]
-        out = _forward(predictor, views.flatten(0, 1)).reshape(b, v, -1)
+        out = predictor(views.flatten(0, 1)).numpy().reshape(b, v, -1)
         for j, i in enumerate(indices.tolist()):
             logits[i], done[i] = out[j], True
     if not done.all():
