@@ -62,7 +62,8 @@ def check_prep_output(inputs: Inputs, step: str, out: Path) -> str | None:
 
 def check_train_output(out: Path) -> str | None:
     """Why the run folder ``out`` is not one complete, loadable training run (None if it is)."""
-    from actionrec.checkpoint import load_model, load_state
+    from actionrec import load_model
+    from actionrec.checkpoint import load_state
 
     left = pt.temp_entries(out)
     if left:
