@@ -91,7 +91,7 @@ def render(parts: list[dict]) -> str:
     rows = [r for p in parts for r in p["rows"]]
     total = {k: sum(r[k] for r in rows) for k, _ in COLUMNS[1:8]}
     lines = [HEADER]
-    lines += [f"Run: {p['run']}. Modules: {'; '.join(p['notes'])}." for p in parts]
+    lines += [f"- Run: {p['run']}. Modules: {'; '.join(p['notes'])}." for p in parts]
     lines += ["", f"**Total: {total['tried']} inputs, {total['clean_errors']} clean errors, {total['accepted_ok']} "
               f"correct results, {total['tracebacks']} tracebacks, {total['hangs']} hangs, {total['crashes']} crashes, "
               f"{total['silent_wrong']} silent wrong results.**", "",

@@ -170,6 +170,11 @@ def _worker(mode: str, ckpt: str | None) -> None:
     if ckpt:
         _CKPT["path"] = ckpt
     check = _CHECKS[mode]
+    import actionrec.cli  # noqa: F401 - imports (PyTorch: seconds on a loaded machine) before the clock starts
+    import actionrec.data.dataset  # noqa: F401
+
+    sys.__stdout__.write(json.dumps({"ready": True}) + "\n")
+    sys.__stdout__.flush()
     for line in sys.stdin:
         m = json.loads(line)
         try:
@@ -191,6 +196,10 @@ class _Worker:
                    OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      cwd=REPO, env=env, text=True, bufsize=1)
+        # the per-input timeout starts after the worker's imports, which a loaded machine slows down
+        ready, _, _ = select.select([self.proc.stdout], [], [], 600)
+        if not ready or not self.proc.stdout.readline():
+            raise RuntimeError(f"robustness worker {mode} did not start")
 
     def ask(self, m: Mutant, timeout: float) -> dict | None:
         """The worker's answer, or None if it died (``crash``) / ``"hang"`` after ``timeout``."""
