@@ -1,7 +1,7 @@
 """One callable for inference, whatever the model file and the engine behind it.
 
-``load_predictor(source)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx`` file
-exported by ``actionrec export`` or a model with ``.meta``, and returns a :class:`Predictor`
+``load_predictor(source)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx`` file or
+a ``.pt2`` package exported by ``actionrec export``, or a model with ``.meta``, and returns a :class:`Predictor`
 mapping an (N, C, T, H, W) float32 tensor to (N, num_classes) float32 logits on the CPU.
 Pre- and post-processing are the caller's and identical for every backend, so an accuracy
 comparison between backends is "evaluate the same split twice".
@@ -26,7 +26,7 @@ __all__ = ["Predictor", "TorchPredictor", "OnnxPredictor", "load_predictor", "BA
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime", "pt2")
 
 
 class Predictor:
@@ -120,6 +120,46 @@ def _onnx_predictor(path: Path, *, meta: ModelMeta | None, optimize: bool | None
     return OnnxPredictor(sess, meta, device=device, info=info)
 
 
+def _pt2_predictor(source: Any, *, backend: str, device: str, num_threads: int | None) -> Predictor:
+    """A ``.pt2`` package (backend ``pt2``), or the checkpoint's cached package (``actionrec export --format pt2 --cache``)."""
+    from actionrec.deploy.pt2 import cached_pt2_path, load_pt2
+
+    if device != "cpu":
+        raise UsageError(f"pt2 packages run on the CPU, not {device}")
+    if not isinstance(source, (str, os.PathLike)):
+        raise UsageError("backend pt2 needs a .pt2 package or a checkpoint with a cached package, not a module")
+    if backend != "pt2":
+        raise UsageError(f"{source}: a .pt2 package runs with --backend pt2 (or auto), not {backend}")
+    path = Path(source)
+    if path.suffix.lower() != ".pt2":
+        cache = cached_pt2_path(path)
+        if not cache.is_file():
+            raise UsageError(f"{source}: no pt2 package cached for this checkpoint, torch and CPU "
+                             f"(make it with `actionrec export {source} --format pt2 --cache`)")
+        path = cache
+    return load_pt2(path, num_threads=num_threads)
+
+
+def _cached_pt2(source: Any, *, optimize: bool | None, device: str, num_threads: int | None) -> Predictor | None:
+    """The default CPU path: the checkpoint's cached pt2 package when there is one (else ``None``)."""
+    if optimize is not None or device != "cpu" or not isinstance(source, (str, os.PathLike)):
+        return None
+    if Path(source).suffix.lower() != ".safetensors":
+        return None
+    from actionrec.deploy.pt2 import find_cached_pt2, load_pt2
+
+    cache = find_cached_pt2(source)
+    if cache is None:
+        return None
+    try:
+        pred = load_pt2(cache, num_threads=num_threads)
+    except Exception as e:  # noqa: BLE001 - the default falls back to the always-available fast eager path
+        log.warning("cached pt2 package %s not usable (%s); using the PyTorch model", cache, e)
+        return None
+    pred.info["optimize"] = "pt2-cache"
+    return pred
+
+
 def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
     if isinstance(source, nn.Module):
         meta = getattr(source, "meta", None)
@@ -146,10 +186,12 @@ def load_predictor(
     Args:
         source: one of our ``.safetensors`` checkpoints, an ``.onnx`` file exported by us (its
             metadata gives ``meta``), or a model with ``.meta``.
-        backend: ``"auto"`` (``.onnx`` → onnxruntime, else torch), ``"torch"`` or ``"onnxruntime"``
-            (a checkpoint or model is exported to a temporary ONNX file first, with the parity check).
-        optimize: ``None`` = default: on CPU the exact fast path (Conv+BN folding + channels-last-3d,
-            checked against eager; falls back to eager with a warning if it fails or is not exact);
+        backend: ``"auto"`` (``.onnx`` → onnxruntime, ``.pt2`` → pt2, else torch), ``"torch"``,
+            ``"onnxruntime"`` (a checkpoint or model is exported to a temporary ONNX file first, with
+            the parity check) or ``"pt2"`` (a ``.pt2`` package, or a checkpoint's cached one).
+        optimize: ``None`` = default: on CPU the checkpoint's cached pt2 package if there is one
+            (``actionrec export CKPT --format pt2 --cache``), else the exact fast path (Conv+BN folding +
+            channels-last-3d, checked against eager; falls back to eager with a warning if it fails or is not exact);
             ``True`` = the fast path, errors are raised; ``False`` = plain eager (ORT: basic graph
             optimisations only).
         device: ``"cpu"`` or ``"cuda[:i]"``.
@@ -158,12 +200,20 @@ def load_predictor(
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    is_onnx = isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".onnx"
+    suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else ""
+    is_onnx = suffix == ".onnx"
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such model file")
-    if backend == "auto":
-        backend = "onnxruntime" if is_onnx else "torch"
+    auto = backend == "auto"
+    if auto:
+        backend = {".onnx": "onnxruntime", ".pt2": "pt2"}.get(suffix, "torch")
     _set_threads(num_threads)
+
+    if backend == "pt2" or suffix == ".pt2":
+        return _pt2_predictor(source, backend=backend, device=device, num_threads=num_threads)
+    cached = _cached_pt2(source, optimize=optimize, device=device, num_threads=num_threads) if auto else None
+    if cached is not None:
+        return cached
 
     if backend == "onnxruntime":
         if is_onnx:

@@ -79,7 +79,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "pt2"], default="auto")
     p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
     p.add_argument("--device", default="cpu")
 
