@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import warnings
 import zipfile
@@ -139,6 +140,11 @@ def _export_program(model: nn.Module, example: torch.Tensor, *, dynamic_time: bo
         return torch.export.export(model, (example,), dynamic_shapes=(shapes,))
 
 
+def cxx_compiler() -> str | None:
+    """The C++ compiler AOTInductor will use (``$CXX``, else ``g++``), if installed."""
+    return shutil.which(os.environ.get("CXX") or "g++")
+
+
 def _compile(program: torch.export.ExportedProgram, dst: Path, metadata: dict[str, str]) -> None:
     """AOTInductor with freezing (weights become constants: prepacked oneDNN convs, BN folded) into ``dst``."""
     configs = {"freezing": True, "aot_inductor.metadata": metadata, "aot_inductor.package_constants_in_so": True}
@@ -183,7 +189,9 @@ def export_pt2(
         raise ExportError(f"{path}: the package file name must end in .pt2")
     if precision not in ("fp32", "int8"):
         raise UsageError(f"precision must be 'fp32' or 'int8', not {precision!r}")
-    model = model.eval()
+    if cxx_compiler() is None:
+        raise ExportError("pt2 export compiles C++: install a C++ compiler (e.g. `apt-get install g++`) or set $CXX")
+    model.eval()  # (not reassigned: exported graphs return None from eval())
     gen = torch.Generator().manual_seed(0)
     if example is None:
         example = torch.randn(meta.input_shape(batch), generator=gen)

@@ -233,19 +233,23 @@ def quantize_torch(model: nn.Module, *, clips: torch.Tensor, max_calib: int = 32
     return qmodel, report
 
 
-def _torchao_pt2e() -> tuple[Any, Any, Any]:
-    """(prepare_pt2e, convert_pt2e, x86_inductor_quantizer module); torchao logs its missing CUDA kernels on import."""
+def _torchao_pt2e() -> tuple[Any, Any, Any, Any]:
+    """(prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, x86_inductor_quantizer module).
+
+    torchao logs its missing CUDA kernels on import; kept quiet here.
+    """
     lg = logging.getLogger("torchao")
     level = lg.level
     lg.setLevel(logging.ERROR)
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e import allow_exported_model_train_eval
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError as e:
         raise UsageError(f"int8 pt2 packages need torchao (pip install torchao): {e}") from e
     finally:
         lg.setLevel(level)
-    return prepare_pt2e, convert_pt2e, xiq
+    return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, xiq
 
 
 def first_conv(model: nn.Module) -> str | None:
@@ -274,7 +278,7 @@ def quantize_pt2e(
     """
     from actionrec.deploy.pt2 import export_pt2
 
-    prepare_pt2e, convert_pt2e, xiq = _torchao_pt2e()
+    prepare_pt2e, convert_pt2e, allow_train_eval, xiq = _torchao_pt2e()
     meta: ModelMeta | None = getattr(model, "meta", None)
     if meta is None:
         raise UsageError("quantize_pt2e needs a model with .meta")
@@ -301,6 +305,7 @@ def quantize_pt2e(
         for i in range(0, len(calib), batch):
             prepared(clips[calib[i : i + batch]])
         qmodel = convert_pt2e(prepared)
+    allow_train_eval(qmodel)  # export_pt2 calls .eval(); exported graphs refuse it otherwise
     method = "PT2E x86-inductor s8/u8 per-channel" + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else "")
     result: list[QuantReport] = []
 

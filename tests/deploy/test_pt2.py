@@ -18,11 +18,11 @@ from actionrec.checkpoint import save_model
 from actionrec.cli import main
 from actionrec.deploy.onnx_export import ExportError
 from actionrec.deploy.predictor import load_predictor
-from actionrec.deploy.pt2 import cached_pt2_path, export_pt2, find_cached_pt2, load_pt2, read_pt2_meta
+from actionrec.deploy.pt2 import cached_pt2_path, cxx_compiler, export_pt2, find_cached_pt2, load_pt2, read_pt2_meta
 from actionrec.errors import UsageError
 from tests.deploy.conftest import tiny_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(cxx_compiler() is None, reason="pt2 export needs a C++ compiler (g++)")]
 
 DATA = Path(__file__).parents[1] / "data"
 CLASSES = ["a", "b", "c", "d", "e"]
