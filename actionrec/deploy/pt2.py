@@ -342,6 +342,8 @@ class Pt2Predictor:
         self.device = "cpu"
         self.info = dict(info)
         self._dims = info["input_dims"]
+        t_lo, t_hi = self._dims[2]
+        self.fixed_clip_len = t_lo if t_lo == t_hi else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 5:
