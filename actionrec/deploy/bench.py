@@ -323,7 +323,7 @@ def run_bench(
                 result.rows.append(BenchRow(
                     backend=name, batch=b, clips_per_s=round(cps, 3), p50_ms=round(med * 1e3, 1),
                     p90_ms=round(_pct(times, 0.9) * 1e3, 1), calls=len(times),
-                    gflops=round(cps * gflop, 1) if gflop else None,
+                    gflops=round(cps * gflop, 3) if gflop else None,
                 ))
                 log.info("%-11s b%-3d %8.2f clips/s  p50 %.0f ms", name, b, cps, med * 1e3)
                 if bar:
