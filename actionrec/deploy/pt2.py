@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from actionrec.deploy.onnx_export import FIXED_TIME_ARCHS, ExportError, _quiet_exporter
+from actionrec.deploy.onnx_export import FIXED_TIME_ARCHS, ExportError, _quiet_exporter, export_inputs
 from actionrec.errors import UsageError
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta
@@ -181,25 +181,14 @@ def export_pt2(
         extra: more JSON-able facts to store under ``actionrec_pt2`` (e.g. how it was quantised).
         verify: called with the loaded package before it is published (e.g. int8 agreement); may raise.
     """
-    meta = meta or getattr(model, "meta", None)
-    if meta is None:
-        raise ExportError("export_pt2 needs a ModelMeta (pass meta= or set model.meta)")
-    path = Path(path)
-    if path.suffix != ".pt2":
-        raise ExportError(f"{path}: the package file name must end in .pt2")
+    meta, path, example, gen = export_inputs(model, path, meta=meta, suffix=".pt2", batch=batch, example=example)
     if precision not in ("fp32", "int8"):
         raise UsageError(f"precision must be 'fp32' or 'int8', not {precision!r}")
     if cxx_compiler() is None:
         raise ExportError("pt2 export compiles C++: install a C++ compiler (e.g. `apt-get install g++`) or set $CXX")
     model.eval()  # (not reassigned: exported graphs return None from eval())
-    gen = torch.Generator().manual_seed(0)
-    if example is None:
-        example = torch.randn(meta.input_shape(batch), generator=gen)
-    if example.dim() != 5 or example.shape[1] != meta.in_channels:
-        raise ExportError(f"example input must be (N, {meta.in_channels}, T, H, W), got {tuple(example.shape)}")
     if example.shape[0] < 2:
-        example = example.expand(2, *example.shape[1:])  # batch 1 would be specialised by torch.export
-    example = example.float().contiguous()
+        example = example.expand(2, *example.shape[1:]).contiguous()  # batch 1 would be specialised by torch.export
     if dynamic_time is None:
         dynamic_time = meta.arch not in FIXED_TIME_ARCHS
 
