@@ -103,7 +103,7 @@ def build_variants(args, x: torch.Tensor) -> tuple[dict, dict, torch.nn.Module]:
             quantize_pt2e(eager, d / "r2p1d18.int8.pt2", clips=calib, max_calib=4)
             fns["pt2-int8"] = load_pt2(d / "r2p1d18.int8.pt2")
             notes["pt2-int8"] = {"setup_s": round(time.perf_counter() - t, 2), "calibration": "4 random clips (speed only)"}
-    if not args.no_ort or not args.no_int8:
+    if not args.no_ort or not args.no_ort_int8:
         from actionrec.deploy.onnx_export import export_onnx
         from actionrec.deploy.predictor import _onnx_predictor
 
@@ -113,13 +113,16 @@ def build_variants(args, x: torch.Tensor) -> tuple[dict, dict, torch.nn.Module]:
         if not args.no_ort:
             fns["ort-fp32"] = _onnx_predictor(d / "r2p1d18.onnx", meta=eager.meta, optimize=True, device="cpu", num_threads=args.threads)
     if not args.no_int8:
-        from actionrec.deploy.quantize import quantize_onnx, quantize_torch
+        from actionrec.deploy.quantize import quantize_torch
 
         calib = torch.randn(8, *x.shape[1:], generator=torch.Generator().manual_seed(1))
         t = time.perf_counter()
         q, _ = quantize_torch(eager, clips=calib, max_calib=4)
         notes["torch-int8"] = {"setup_s": round(time.perf_counter() - t, 2), "calibration": "4 random clips (speed only)"}
         fns["torch-int8"] = q
+    if not args.no_ort_int8:
+        from actionrec.deploy.quantize import quantize_onnx
+
         t = time.perf_counter()
         quantize_onnx(d / "r2p1d18.onnx", d / "r2p1d18.int8.onnx", clips=calib, max_calib=4, num_threads=args.threads)
         notes["ort-int8"] = {"setup_s": round(time.perf_counter() - t, 2), "calibration": "4 random clips (speed only)"}
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--compile", action="store_true", help="include torch.compile + freezing (tens of seconds to compile)")
     ap.add_argument("--no-ort", action="store_true")
-    ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--no-int8", action="store_true", help="no int8 variants at all")
+    ap.add_argument("--no-ort-int8", action="store_true", help="no ORT int8 (saves its ONNX export with --no-ort)")
     ap.add_argument("--no-pt2", action="store_true", help="skip the pt2 packages (a minute or two to compile)")
     ap.add_argument("--profile", action="store_true", help="torch.profiler: where optimized and pt2 spend their time, batch 8 and 1")
     ap.add_argument("--first-prediction", action="store_true",
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-n", type=int, default=4096)
     ap.add_argument("--json", help="write all figures here")
     args = ap.parse_args(argv)
+    args.no_ort_int8 = args.no_ort_int8 or args.no_int8
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
