@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     fns, notes, eager, workdir = build_variants(args, x)
     gflop = count_flops(eager, (1, *x.shape[1:])) / 1e9
     print(f"built {len(fns)} variants in {time.perf_counter() - t_build:.0f} s; {gflop:.2f} GFLOP/clip; "
-          f"input {tuple(x.shape)}, {args.threads} threads", file=sys.stderr)
+          f"input {tuple(x.shape)}, {args.threads} threads; setup {json.dumps(notes)}", file=sys.stderr, flush=True)
 
     # exactness (and warm-up)
     with torch.inference_mode():
@@ -222,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     times[name].append(_timed(lambda: fns[name](x)))
         foreign.append(round(fg.cores, 2))
-        print(f"round {r + 1}/{args.rounds}: foreign CPU {fg.cores:.2f} cores", file=sys.stderr)
+        so_far = ", ".join(f"{n} {args.batch / statistics.median(ts):.2f} clips/s "
+                           f"×{statistics.median(te / t for te, t in zip(times['eager'], ts)):.2f}" for n, ts in times.items())
+        print(f"round {r + 1}/{args.rounds}: foreign CPU {fg.cores:.2f} cores; peak {statistics.median(peak):.0f} GFLOP/s; "
+              f"so far: {so_far}", file=sys.stderr, flush=True)
 
     peak_med = statistics.median(peak)
     rows = []
@@ -256,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ["eager", "optimized", *(["compile"] if args.compile else []), *(["pt2"] if "pt2" in fns else [])]:
             src = workdir / "r2p1d18.pt2" if name == "pt2" else ckpt
             first[name] = round(first_prediction(name, src, args), 2)
+            print(f"first prediction {name}: {first[name]} s", file=sys.stderr, flush=True)
         print("\n| path | process start → first logits (batch 1), s |\n|---|---|")
         for name, secs in first.items():
             print(f"| {name} | {secs:.1f} |")
