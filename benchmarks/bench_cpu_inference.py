@@ -137,7 +137,7 @@ from actionrec.deploy.predictor import load_predictor
 variant, src = {variant!r}, {src!r}
 x = torch.randn(1, 3, {t}, {s}, {s})
 if variant == "compile":
-    from actionrec.checkpoint import load_model
+    from actionrec.factory import load_model
     from actionrec.deploy.optimize import optimize_for_cpu
     from actionrec.deploy.predictor import TorchPredictor
     m = load_model(src)
