@@ -5,7 +5,7 @@ convolutions with BatchNorm, ReLU and residual adds fused in) and, as plain JSON
 library's metadata, our :class:`~actionrec.meta.ModelMeta` plus what the package accepts:
 
 * ``actionrec``: the ModelMeta JSON;
-* ``actionrec_pt2``: ``{"format", "torch", "precision", "input_dims", "cpu_isa", ...}`` where
+* ``actionrec_pt2``: ``{"format", "torch", "precision", "input_dims", "cpu_flags", ...}`` where
   ``input_dims`` gives ``[min, max]`` per input axis (batch dynamic; the clip length too where the
   architecture allows it).
 
@@ -80,11 +80,6 @@ class Pt2Report:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @property
-    def dynamic_axes(self) -> dict[str, str]:
-        names = ("batch", "channels", "time", "height", "width")
-        return {str(i): names[i] for i, (lo, hi) in enumerate(self.input_dims) if lo != hi}
 
 
 def cpu_flags() -> list[str]:
