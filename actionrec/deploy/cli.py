@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
         "export",
         help="export a checkpoint to ONNX or a compiled .pt2 package (parity-checked against PyTorch; optional int8)",
         description="Export CKPT to ONNX (--format onnx) or to an AOTInductor package (--format pt2: compiled kernels, "
-        "loads in well under a second) with a dynamic batch axis and the model's metadata, check it against PyTorch "
+        "no compile at load time) with a dynamic batch axis and the model's metadata, check it against PyTorch "
         "(max |Δlogit| above --tol is an error, nothing is written) and optionally write a static int8 version "
         "calibrated on real clips (ORT QDQ for onnx, PT2E for pt2), reporting its top-1 agreement with fp32.",
     )

@@ -252,6 +252,13 @@ def _torchao_pt2e() -> tuple[Any, Any, Any, Any]:
     return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, xiq
 
 
+def _quantized_convs(graph: torch.fx.GraphModule) -> tuple[int, int]:
+    """(convolutions whose weight comes from a dequantize node, all convolutions) of a converted PT2E graph."""
+    convs = [n for n in graph.graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
+    quantized = [n for n in convs if len(n.args) > 1 and "dequantize" in str(getattr(n.args[1], "target", ""))]
+    return len(quantized), len(convs)
+
+
 def first_conv(model: nn.Module) -> str | None:
     """Name of the first convolution of ``model`` (its stem: all our architectures define it first)."""
     return next((n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
@@ -305,6 +312,11 @@ def quantize_pt2e(
         for i in range(0, len(calib), batch):
             prepared(clips[calib[i : i + batch]])
         qmodel = convert_pt2e(prepared)
+    n_q, n_conv = _quantized_convs(qmodel)
+    if n_q == 0:
+        raise UsageError(f"PT2E int8: the x86 Inductor quantiser quantised none of the {n_conv} convolutions of {meta.arch} "
+                         "(it annotates 2-D convolutions and linear layers; 3-D convolutions stay fp32), so the package "
+                         "would not be int8; use the ONNX Runtime int8 export (--format onnx --int8)")
     allow_train_eval(qmodel)  # export_pt2 calls .eval(); exported graphs refuse it otherwise
     method = "PT2E x86-inductor s8/u8 per-channel" + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else "")
     result: list[QuantReport] = []
