@@ -19,7 +19,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ class ServeSettings:
 
     max_batch: int = 8
     max_wait_ms: float = 20.0
-    max_queue: int | None = None  # clips waiting for inference (default 4 × max_batch)
+    max_queue: int | None = None  # requests in progress (upload to answer) before 503 (default 4 × max_batch)
     timeout: float = 120.0  # seconds per request, from the end of the upload to the answer
     decode_workers: int = 2
     token: str | None = None
@@ -71,6 +73,8 @@ class _State:
         self.load_error: str | None = None
         self.warmup_seconds: float | None = None
         self.tmp_root = Path(tempfile.mkdtemp(prefix="actionrec-serve-"))  # mode 0700
+        self.max_pending = settings.max_queue or 4 * settings.max_batch
+        self.pending = 0  # requests between admission and answer; only touched on the event loop
 
     def start(self, model: Any, load_kwargs: dict[str, Any]) -> None:
         """Load (unless given a loaded adapter) and warm up the model; runs in a background thread."""
@@ -79,7 +83,7 @@ class _State:
             self.warmup_seconds = adapter.warm_up()
             s = self.settings
             self.batcher = DynamicBatcher(adapter.forward, max_batch=s.max_batch, max_wait_ms=s.max_wait_ms,
-                                          max_queue=s.max_queue, on_batch=self.metrics.on_batch)
+                                          max_queue=self.max_pending * MAX_CLIPS, on_batch=self.metrics.on_batch)
             self.adapter = adapter
             self.ready.set()
             log.info("model %s ready (%s backend, warm-up %.2f s)", adapter.source, adapter.backend, self.warmup_seconds)
@@ -101,8 +105,6 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
     The model loads and warms up in a background thread when the app starts; ``/healthz`` answers
     at once, ``/readyz`` and the ``/v1`` endpoints answer 503 until it is ready.
     """
-    from contextlib import asynccontextmanager
-
     settings = settings or ServeSettings()
     state = _State(settings)
     load_kwargs = {"backend": backend, "threads": threads, "optimize": optimize}
@@ -180,24 +182,17 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
     @app.post("/v1/predict")
     async def predict(request: Request, topk: int = 5, clips: int = 0) -> Response:
-        work = _workdir(state)
-        try:
+        with _admitted(state) as work:
             result, _ = await _predict(state, request, work, topk=topk, clips=clips)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         return JSONResponse(result)
 
     @app.post("/v1/annotate")
     async def annotate(request: Request, topk: int = 5, clips: int = 0) -> Response:
-        work = _workdir(state)
-        try:
+        with _admitted(state, keep=True) as work:
             result, upload = await _predict(state, request, work, topk=topk, clips=clips)
             out = work / "annotated.mp4"
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(state.pool, state.adapter.annotate, upload, out, result)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
         header = json.dumps(result, ensure_ascii=True, separators=(",", ":"))
         return FileResponse(out, media_type="video/mp4", filename=f"{Path(result['video']).stem}-annotated.mp4",
                             headers={"X-Actionrec-Prediction": header},
@@ -273,8 +268,30 @@ def _ready_adapter(state: _State) -> ModelAdapter:
     return state.adapter
 
 
-def _workdir(state: _State) -> Path:
-    return Path(tempfile.mkdtemp(dir=state.tmp_root))
+@contextmanager
+def _admitted(state: _State, *, keep: bool = False) -> Iterator[Path]:
+    """Admit one request (503 when ``max_pending`` are in progress) and give it a private directory.
+
+    The directory is deleted on exit, or only on error with ``keep`` (a response streaming a file from
+    it deletes it when sent).
+    """
+    if state.pending >= state.max_pending:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise _Busy(f"server busy: {state.pending} requests in progress (the limit)")
+    state.pending += 1
+    state.metrics.in_progress.set(state.pending)
+    work = Path(tempfile.mkdtemp(dir=state.tmp_root))
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    else:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        state.pending -= 1
+        state.metrics.in_progress.set(state.pending)
 
 
 def _authorised(request: Request, token: str) -> bool:

@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's default)")
     p.add_argument("--max-batch", type=int, default=8, help="most clips per forward pass (default 8)")
     p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a batch waits for more clips (default 20)")
-    p.add_argument("--max-queue", type=int, default=None, help="clips waiting before requests get 503 (default 4 x max-batch)")
+    p.add_argument("--max-queue", type=int, default=None, help="requests in progress before new ones get 503 + Retry-After (default 4 x max-batch)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request after its upload (default 120)")
     p.add_argument("--decode-workers", type=int, default=2, help="threads decoding uploads (default 2)")
     p.add_argument("--max-upload-mb", type=float, default=100.0, help="upload size limit in MB (default 100)")

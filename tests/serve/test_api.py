@@ -23,7 +23,7 @@ LIMITS = ["--max-upload-mb", "2", "--max-duration", "8", "--max-frames", "200", 
 
 @pytest.fixture(scope="module")
 def server(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tiny_ckpt, *LIMITS, "--max-batch", "4", "--max-wait-ms", "300", "--threads", "1",
+    s = Server(tiny_ckpt, *LIMITS, "--max-batch", "4", "--max-wait-ms", "300", "--max-queue", "8", "--threads", "1",
                log=tmp_path_factory.mktemp("api") / "server.log", token=TOKEN)
     yield s
     s.stop()
@@ -189,6 +189,28 @@ def test_slow_client_is_dropped(server: Server) -> None:
     assert text.startswith("HTTP/1.1 408") and "stalled" in text
     assert time.perf_counter() - t < 10
     assert server.alive()
+
+
+def test_overload_is_503_with_retry_after(server: Server) -> None:
+    """8 stalled uploads fill the 8 request slots: the next request is refused at once, then all recovers."""
+    socks = []
+    try:
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            s.sendall(_head(server, "Content-Length: 100000\r\n") + b"\0" * 100)
+            socks.append(s)
+        time.sleep(0.3)
+        with server.client() as c:
+            t = time.perf_counter()
+            r = c.post("/v1/predict", content=(DATA / "short.mp4").read_bytes())
+            assert r.status_code == 503 and "busy" in r.json()["error"] and r.headers["retry-after"] == "1"
+            assert time.perf_counter() - t < 1
+            for s in socks:  # each stalled upload is dropped after the 1 s read timeout
+                assert s.recv(1000).startswith(b"HTTP/1.1 408")
+            assert c.post("/v1/predict", content=(DATA / "short.mp4").read_bytes()).status_code == 200
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_multipart_without_a_file(server: Server) -> None:
