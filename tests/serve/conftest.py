@@ -27,12 +27,13 @@ def free_port() -> int:
 class Server:
     """``python -m actionrec.cli serve MODEL ...`` as a child process; ``url`` once ``/readyz`` says ready."""
 
-    def __init__(self, model: str | Path, *args: str, log: Path, ready_timeout: float = 240.0, token: str | None = None) -> None:
+    def __init__(self, model: str | Path, *args: str, log: Path, ready_timeout: float = 240.0, token: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
         self.log = log
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         env.pop("ACTIONREC_TOKEN", None)
         cmd = [sys.executable, "-m", "actionrec.cli", "serve", str(model), "--port", str(self.port), *args]
         if token:

@@ -23,8 +23,11 @@ LIMITS = ["--max-upload-mb", "2", "--max-duration", "8", "--max-frames", "200", 
 
 @pytest.fixture(scope="module")
 def server(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    work = tmp_path_factory.mktemp("api")
+    (work / "tmp").mkdir()
     s = Server(tiny_ckpt, *LIMITS, "--max-batch", "4", "--max-wait-ms", "300", "--max-queue", "8", "--threads", "1",
-               log=tmp_path_factory.mktemp("api") / "server.log", token=TOKEN)
+               log=work / "server.log", token=TOKEN, env={"TMPDIR": str(work / "tmp")})
+    s.tmp = work / "tmp"
     yield s
     s.stop()
 
@@ -220,6 +223,17 @@ def test_multipart_without_a_file(server: Server) -> None:
     assert r.status_code == 400 and "file" in r.json()["error"]
     assert bad.status_code == 400 and "boundary" in bad.json()["error"]
     assert server.alive()
+
+
+def test_uploads_live_in_a_private_directory_and_are_deleted(server: Server) -> None:
+    (root,) = server.tmp.glob("actionrec-serve-*")
+    assert root.stat().st_mode & 0o777 == 0o700
+    with server.client() as c:
+        assert c.post("/v1/predict", content=(DATA / "short.mp4").read_bytes()).status_code == 200
+        assert c.post("/v1/annotate", content=(DATA / "short.mp4").read_bytes()).status_code == 200
+        assert c.post("/v1/predict", content=b"junk").status_code == 415
+    time.sleep(0.2)
+    assert list(root.iterdir()) == []
 
 
 def test_metrics_count_requests_and_failures(server: Server) -> None:
