@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from actionrec.io import atomic_path
-from actionrec.meta import ModelMeta
+from actionrec.meta import ModelMeta, meta_from_json
 from actionrec.errors import ActionrecError
 
 META_KEY = "actionrec"
@@ -62,7 +62,7 @@ def read_meta(path: str | os.PathLike) -> ModelMeta:
         raise CheckpointError(
             f"{path}: safetensors file without actionrec metadata; convert foreign weights with `actionrec convert`"
         )
-    return ModelMeta.from_json(md[META_KEY])
+    return meta_from_json(md[META_KEY], source=str(path), error=CheckpointError)
 
 
 def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from actionrec.io import atomic_path
-from actionrec.meta import ModelMeta
+from actionrec.meta import ModelMeta, check_num_outputs, meta_from_json
 from actionrec.errors import ActionrecError
 
 __all__ = ["ExportReport", "ExportError", "export_onnx", "read_onnx_meta", "ort_session", "META_KEY", "INPUT_NAME", "OUTPUT_NAME"]
@@ -90,7 +90,17 @@ def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
     props = {p.key: p.value for p in model.metadata_props}
     if META_KEY not in props:
         raise ExportError(f"{path}: ONNX file without actionrec metadata (export it with `actionrec export`)")
-    return ModelMeta.from_json(props[META_KEY])
+    # i10-engine: the metadata is checked like a checkpoint's, and against the graph's output size
+    meta = meta_from_json(props[META_KEY], source=str(path), error=ExportError)
+    check_num_outputs(meta, _num_outputs(model), source=str(path), error=ExportError)
+    return meta
+
+
+def _num_outputs(model: Any) -> int | None:
+    """The last dimension of the graph's first output (``None``: dynamic or not declared)."""
+    outputs = model.graph.output
+    dims = outputs[0].type.tensor_type.shape.dim if outputs else []
+    return int(dims[-1].dim_value) if dims and dims[-1].HasField("dim_value") else None
 
 
 _NOISY_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo", "torch.fx.experimental")

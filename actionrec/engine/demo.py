@@ -67,7 +67,8 @@ def run_demo(out: str | Path = "actionrec-demo", *, fast: bool = False, threads:
 
     from actionrec.data.synthetic import generate
     from actionrec.engine.evaluate import evaluate_checkpoint, write_report
-    from actionrec.engine.predict import load_for_inference, predict_video, write_annotated
+    from actionrec.engine.visualize import annotate_video
+    from actionrec.inference import Predictor
     from actionrec.engine.train import train
 
     out = Path(out)
@@ -88,7 +89,8 @@ def run_demo(out: str | Path = "actionrec-demo", *, fast: bool = False, threads:
     pick = int(correct[0]) if len(correct) else 0
     video = Path(preds.videos[pick])
     log.info("4/4 predicting %s", video)
-    predictor, meta = load_for_inference(best, backend="torch", optimize=False)
-    result = predict_video(predictor, meta, video, topk=3)
-    gif = write_annotated(video, result, out / "demo_prediction.gif")
-    return DemoResult(out, time.perf_counter() - t0, metrics.video_top1, metrics.clip_top1, gif, result.topk[0][0], meta.label(int(preds.labels[pick])))
+    predictor = Predictor(best, backend="torch", optimize=False, threads=cfg.train.threads or 1)
+    result = predictor.predict(video, topk=3)
+    gif = annotate_video(video, out / "demo_prediction.gif", result.topk)
+    label = predictor.meta.label(int(preds.labels[pick]))
+    return DemoResult(out, time.perf_counter() - t0, metrics.video_top1, metrics.clip_top1, gif, result.topk[0][0], label)

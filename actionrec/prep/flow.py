@@ -3,7 +3,8 @@
 ``FRAMES/<class>/<name>/img_*.jpg`` → ``DST/<class>/<name>/flow_x_00001.jpg``, ``flow_y_00001.jpg``
 … (pair k = frames k → k+1) plus ``n_flow``; see :mod:`actionrec.data.flow` for the ±20 → [0, 255]
 convention. Work is split into chunks of frame pairs, so every core stays busy even on one long
-video; a video's folder appears only when all of its chunks are written.
+video; a video's folder appears only when all of its chunks are written and verified, under the
+output lock (see :mod:`actionrec.prep.common`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import shutil
 from pathlib import Path
 
 from actionrec.errors import UsageError
-from actionrec.prep.common import (clear_stale, default_workers, find_frame_dirs, is_done, parse_shard, publish_dir,
-                                   take_shard, tmp_dir_for)
+from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_distinct, check_int, check_positive,
+                                   check_workers, die_with_parent, find_frame_dirs, locked_output, needs_work,
+                                   parse_shard, publish_dir, sweep_temps, take_shard, tmp_dir_for)
 from actionrec.prep.frames import PrepReport
 
 log = logging.getLogger(__name__)
@@ -70,32 +72,57 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
              bound: float = 20.0, quality: int = 95, tvl1_scales: int | None = None, tvl1_warps: int | None = None,
              dis_preset: str = "medium", workers: int | None = None, shard: str | None = None, chunk: int = 8,
              progress: bool = True) -> PrepReport:
-    """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) into ``dst``."""
-    from tqdm import tqdm
+    """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) into ``dst``.
 
+    Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
+    """
     from actionrec.data.flow import ALGOS
-    from actionrec.data.frames import list_frames
 
     frames, dst = Path(frames), Path(dst)
     if not frames.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames}")
     if algo not in ALGOS:
         raise UsageError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")
+    check_int("--short-side", short_side, lo=1, hi=8192, none_ok=True)
+    check_positive("--bound", bound)
+    check_int("--quality", quality, lo=1, hi=100)
+    check_int("--tvl1-scales", tvl1_scales, lo=1, hi=20, none_ok=True)
+    check_int("--tvl1-warps", tvl1_warps, lo=1, hi=100, none_ok=True)
+    check_int("--chunk", chunk, lo=1)
+    workers = check_workers(workers)
+    check_distinct(frames, dst, "frames")
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
             "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset}
-    folders = take_shard(find_frame_dirs(frames), parse_shard(shard))
+    shard_ = parse_shard(shard)
+    folders = take_shard(find_frame_dirs(frames), shard_)
+    with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
+        sweep_temps(dst, [dst / rel for rel in folders], everything=shard_[1] == 1)
+        return _flow_locked(frames, dst, folders, opts, workers, chunk, progress)
+
+
+def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, workers: int, chunk: int,
+                 progress: bool) -> PrepReport:
+    from tqdm import tqdm
+
+    from actionrec.data.frames import list_frames
+
+    algo = opts["algo"]
     report = PrepReport()
     tasks, pending = [], {}
     for rel in folders:
         final = dst / rel
-        if is_done(final, "n_flow"):
+        try:
+            todo = needs_work(final, FLOW_LAYOUT)
+        except PrepOutputError as e:
+            report.failed[str(rel)] = str(e)
+            continue
+        if not todo:
             report.skipped += 1
             continue
         files = [str(p) for p in list_frames(frames / rel)]
         if len(files) < 2:
             report.failed[str(rel)] = f"{len(files)} frame(s): flow needs at least 2"
             continue
-        clear_stale(final)
         tmp = tmp_dir_for(final)
         tmp.mkdir(parents=True)
         n_pairs = len(files) - 1
@@ -103,7 +130,6 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
         for s in range(0, n_pairs, chunk):
             tasks.append((str(rel), files, str(tmp), s, min(s + chunk, n_pairs), opts))
     log.info("flow (%s): %d folders in this shard, %d to do, %d chunks", algo, len(folders), len(pending), len(tasks))
-    workers = workers or default_workers()
     total_pairs = sum(v[2] for v in pending.values())
     bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
 
@@ -122,8 +148,13 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
         entry[3] -= n
         if entry[3] == 0:
             tmp, final, n_pairs, _ = pending.pop(key)
-            (tmp / "n_flow").write_text(f"{n_pairs}\n")
-            publish_dir(tmp, final)
+            try:
+                publish_dir(tmp, final, FLOW_LAYOUT, n_pairs)  # writes n_flow, the completion marker
+            except (PrepOutputError, OSError) as e:
+                report.failed[key] = str(e)
+                log.warning("flow failed: %s: %s", key, e)
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
             report.done.append(key)
 
     try:
@@ -131,7 +162,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
             for t in tasks:
                 record(flow_chunk(t))
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(tasks))) as pool:
+            with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=die_with_parent) as pool:
                 for r in pool.imap_unordered(flow_chunk, tasks):
                     record(r)
     finally:

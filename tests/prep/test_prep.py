@@ -18,6 +18,7 @@ from actionrec.cli import main
 from actionrec.data.flow import dequantize_flow, quantize_flow, to_deepmind_range
 from actionrec.data.frames import FrameFolderReader
 from actionrec.data.video import VideoReader
+from actionrec.io import LOCK_NAME
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -34,9 +35,9 @@ def _videos(root: Path) -> Path:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Relative path → sha256 of every file under root (hidden temp folders included)."""
+    """Relative path → sha256 of every file under root (hidden temp folders included, the lock file not)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
 
 
 def test_frames_flow_lists_end_to_end(tmp_path, capsys):
