@@ -53,7 +53,7 @@ def draw_predictions(frame: np.ndarray, topk: TopK, *, time_s: float | None = No
     """
     import cv2
 
-    img = np.ascontiguousarray(frame[..., :3] if frame.shape[-1] >= 3 else np.repeat(frame[..., :1], 3, axis=-1))
+    img = np.array(frame[..., :3] if frame.shape[-1] >= 3 else np.repeat(frame[..., :1], 3, axis=-1), dtype=np.uint8)
     h, w = img.shape[:2]
     if min(h, w) < MIN_SHORT_SIDE:
         s = MIN_SHORT_SIDE / min(h, w)
