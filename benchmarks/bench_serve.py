@@ -5,7 +5,8 @@
 
 One run, one model (a random R(2+1)D-18 with reduced widths, saved as a checkpoint), one backend:
 
-1. ``batch``: in-process ``Predictor.predict_many`` over the request videos (the reference throughput);
+1. ``batch``: in-process ``Predictor.predict_many`` over the request videos (the reference throughput;
+   ``--workers`` decoding processes, batches of ``--max-batch``);
 2. ``c8``: 8 concurrent clients against the server (throughput compared with ``batch``; the two are
    interleaved over ``--rounds`` rounds and the ratio is the median of per-round ratios);
 3. ``c16``: 16 concurrent clients, at most ``--requests`` requests or ``--duration`` seconds: statuses,
@@ -149,20 +150,17 @@ def load(url: str, bodies: list[tuple[str, bytes]], *, clients: int, requests: i
 
 
 def batch_reference(ckpt: Path, files: list[Path], args: argparse.Namespace) -> dict:
-    """Videos per second of in-process batch prediction, same model, backend, threads and clips."""
-    from actionrec.engine.predict import load_for_inference, predict_video
+    """Videos per second of ``Predictor.predict_many``: same model, backend, threads, clips and batch size."""
+    import actionrec
 
-    torch.set_num_threads(args.threads)
-    predictor, meta = load_for_inference(ckpt, backend=args.backend)
-    predict_video(predictor, meta, files[0], num_clips=1)  # warm-up
+    p = actionrec.Predictor(ckpt, backend=args.backend, threads=args.threads, num_clips=1)
+    list(p.predict_many(files, workers=args.workers, batch_size=args.max_batch))  # warm-up
+    videos = files * max(1, round(args.batch_videos / len(files)))
     t = time.perf_counter()
-    n = 0
-    while time.perf_counter() - t < args.batch_seconds:
-        for f in files:
-            predict_video(predictor, meta, f, num_clips=1)
-            n += 1
+    preds = list(p.predict_many(videos, workers=args.workers, batch_size=args.max_batch))
     wall = time.perf_counter() - t
-    return {"videos": n, "seconds": round(wall, 2), "throughput_vps": round(n / wall, 3)}
+    assert not any(pr.error for pr in preds), [pr.error for pr in preds if pr.error]
+    return {"videos": len(preds), "seconds": round(wall, 2), "throughput_vps": round(len(preds) / wall, 3)}
 
 
 def main() -> None:
@@ -176,7 +174,7 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, default=20)
     ap.add_argument("--max-queue", type=int, default=24, help="server request slots (the overload phase exceeds them)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved batch / c8 rounds")
-    ap.add_argument("--batch-seconds", type=float, default=15)
+    ap.add_argument("--batch-videos", type=int, default=40, help="videos per batch-reference round")
     ap.add_argument("--c8-requests", type=int, default=80)
     ap.add_argument("--requests", type=int, default=300, help="most requests of the c16 phase")
     ap.add_argument("--duration", type=float, default=60, help="most seconds of the c16 and overload phases")

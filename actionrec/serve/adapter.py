@@ -1,10 +1,10 @@
-"""The serving side's one contact with the inference pipeline.
+"""The serving side's one contact with the inference pipeline (:class:`actionrec.Predictor`).
 
-Everything the server needs from a model goes through :class:`ModelAdapter`: loading the clips of a
-video (decode + sampling + transform, the pipeline ``predict`` uses), the backend's forward pass,
-turning logits into the ``predict --json`` answer, and drawing the answer on the video. No other
-module of :mod:`actionrec.serve` imports the inference code, so the server cannot grow a second
-clip pipeline.
+The server schedules the predictor's three steps itself: ``pipeline.load`` in its decode pool,
+``forward`` in the batcher's one inference thread (clips of several requests in one call),
+``postprocess`` back on the request. The annotated video is :func:`~actionrec.engine.visualize.annotate_video`,
+the drawing of ``predict --out``. No other module of :mod:`actionrec.serve` imports inference code,
+so the server cannot grow a second clip pipeline.
 """
 
 from __future__ import annotations
@@ -12,126 +12,96 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from actionrec.meta import ModelMeta
+from actionrec.data.pipeline import ClipPipeline, VideoClips
+from actionrec.inference import Predictor
+from actionrec.inference.predictor import VIDEO_ERRORS
 
-__all__ = ["ModelAdapter", "LoadedClips"]
+__all__ = ["ModelAdapter", "BadVideo", "VideoClips"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class LoadedClips:
-    """The clips of one video as the model sees them: ``tensor`` is ``(V, C, T, H, W)`` float32."""
+class BadVideo(Exception):
+    """The pipeline could not read an upload; ``reason`` is safe to show (no server paths)."""
 
-    tensor: torch.Tensor
-    n_frames: int
-    fps: float
-    duration: float
-    source: Any = field(repr=False, default=None)  # the pipeline's own object, handed back to postprocess
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ModelAdapter:
-    """A loaded model behind the serving API.
+    """A loaded :class:`~actionrec.Predictor` behind the serving API.
 
     Args:
         model: checkpoint path, ``.onnx`` path or known pretrained name (as for ``actionrec predict``).
-        backend: ``auto``, ``torch`` or ``onnxruntime``.
-        threads: intra-op threads of the backend (``None``: the library default).
-        optimize: as ``load_predictor``'s ``optimize`` (``None``: the default fast path).
+        backend: ``auto``, ``torch``, ``onnxruntime`` (the predictor's registry).
+        threads: inference threads (``None``: the cores this process may use).
+        optimize: the backend's fast path (``None``: default, ``False``: plain model).
     """
 
     def __init__(self, model: str | os.PathLike, *, backend: str = "auto", threads: int | None = None,
                  optimize: bool | None = None) -> None:
-        from actionrec.deploy.predictor import load_predictor
-
         self.source = str(model)
-        self.predictor = load_predictor(_resolve(model), backend=backend, optimize=optimize, num_threads=threads)
-        self.meta: ModelMeta = self.predictor.meta
-        self.backend: str = self.predictor.backend
+        self.predictor = Predictor(model, backend=backend, threads=threads, optimize=optimize)
+        self.meta = self.predictor.meta
+        self.backend: str = self.predictor.backend.backend
+        self._pipelines: dict[int, ClipPipeline] = {0: self.predictor.pipeline}  # clips per video (0: automatic)
 
-    # --- the pieces the server schedules separately -------------------------------------------
-    def load(self, path: str | os.PathLike, *, num_clips: int = 0) -> LoadedClips:
-        """Decode ``path`` and prepare its clips: ``(V, C, T, H, W)``. Raises ``VideoDecodeError``."""
-        from actionrec.data.transforms import build_transform
-        from actionrec.data.video import open_video
-        from actionrec.engine.predict import clip_indices
+    def load(self, path: str | os.PathLike, *, num_clips: int = 0, name: str) -> VideoClips:
+        """Decode ``path`` into its clips ``(V, C, T, H, W)``; :class:`BadVideo` (reason shown as ``name``) if it cannot."""
+        pipeline = self._pipelines.get(num_clips)
+        if pipeline is None:
+            base = self.predictor.pipeline
+            pipeline = self._pipelines[num_clips] = ClipPipeline(base.preprocess, modality=base.modality, num_clips=num_clips,
+                                                                 num_crops=base.num_crops)
+        try:
+            return pipeline.load(path)
+        except VIDEO_ERRORS as e:
+            reason = getattr(e, "reason", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise BadVideo(str(reason).replace(str(path), name)) from e
 
-        meta = self.meta
-        reader = open_video(path, modality=meta.modality)
-        n = len(reader)
-        indices = clip_indices(n, clip_len=meta.preprocess.clip_len, stride=meta.preprocess.frame_stride, num_clips=num_clips)
-        transform = build_transform(meta.preprocess, train=False, modality=meta.modality)
-        x = torch.stack([torch.as_tensor(transform(reader.get_frames(c))) for c in indices])
-        fps = float(getattr(reader, "fps", 0.0) or 0.0)
-        return LoadedClips(tensor=x, n_frames=n, fps=fps, duration=n / fps if fps else 0.0, source=indices)
+    def check_topk(self, topk: int) -> int:
+        """``topk`` capped at the number of classes; ``UsageError`` outside 1–10,000."""
+        return self.predictor.check_topk(topk)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Logits ``(N, K)`` for clips ``(N, C, T, H, W)``; called from one worker thread only."""
-        with torch.inference_mode():
-            return self.predictor(batch)
+        """Logits ``(N, K)`` for clips ``(N, C, T, H, W)`` (the batcher's worker thread calls it)."""
+        return self.predictor.forward(batch)
 
-    def postprocess(self, logits: torch.Tensor, clips: LoadedClips, *, topk: int, video: str) -> dict[str, Any]:
-        """The ``predict --json`` answer for one video from its clips' logits ``(V, K)``."""
-        from actionrec.engine.metrics import softmax
-
-        p = softmax(logits.float().numpy()).mean(axis=0)
-        if not np.all(np.isfinite(p)):
-            raise FloatingPointError(f"{self.meta.arch}: non-finite scores for {video}")
-        order = np.argsort(-p, kind="stable")[:topk]
-        return {
-            "video": video,
-            "predictions": [{"label": self.meta.label(int(k)), "score": round(float(p[k]), 6)} for k in order],
-            "clips": int(clips.tensor.shape[0]),
-            "frames": clips.n_frames,
-            "duration": round(clips.duration, 3),
-        }
+    def postprocess(self, logits: torch.Tensor, clips: VideoClips, *, topk: int, name: str) -> dict[str, Any]:
+        """The ``predict --json`` object for one upload (``name``: the client's file name) from its logits ``(V, K)``."""
+        clips.path = name
+        return self.predictor.postprocess(logits, clips, topk=topk).to_dict()
 
     def annotate(self, src: str | os.PathLike, dst: str | os.PathLike, result: dict[str, Any]) -> Path:
-        """Write ``src`` with the top predictions drawn on every frame to ``dst`` (``.mp4``)."""
-        from actionrec.engine.predict import VideoPrediction, write_annotated
+        """Write ``src`` with the answer ``result`` drawn on every frame to ``dst`` (``.mp4``)."""
+        from actionrec.engine.visualize import annotate_video
 
-        topk = [(p["label"], p["score"]) for p in result["predictions"]]
-        vp = VideoPrediction(str(src), np.zeros(0), topk, result["clips"], self.meta.preprocess.clip_len)
-        return write_annotated(src, vp, dst)
+        return annotate_video(src, dst, [(p["label"], p["score"]) for p in result["predictions"]])
 
-    # --- description ------------------------------------------------------------------------
     def warm_up(self) -> float:
-        """Run one clip of the model's input shape through the backend; returns the seconds it took."""
+        """One clip of the model's input shape through the backend; returns the seconds it took."""
         t = time.perf_counter()
-        self.forward(torch.zeros(self.meta.input_shape(1)))
+        pre = self.predictor.pipeline.preprocess
+        self.forward(torch.zeros(1, self.meta.in_channels, pre.clip_len, pre.crop_size, pre.crop_size))
         return time.perf_counter() - t
 
     def describe(self) -> dict[str, Any]:
         """``GET /v1/model``: architecture, classes, preprocessing, backend."""
-        m = self.meta.to_dict()
+        pre = self.predictor.pipeline.preprocess
         return {
             "model": Path(self.source).name,
-            "arch": m.get("arch"),
+            "arch": self.meta.arch,
             "num_classes": self.meta.num_classes,
             "modality": self.meta.modality,
-            "classes": list(self.meta.class_names or []),
-            "preprocess": m.get("preprocess"),
-            "input_shape": list(self.meta.input_shape(1))[1:],
+            "classes": [self.meta.label(i) for i in range(self.meta.num_classes)],
+            "preprocess": self.meta.to_dict()["preprocess"] | {k: getattr(pre, k) for k in ("clip_len", "frame_stride", "resize_short", "crop_size")},
+            "input_shape": [self.meta.in_channels, pre.clip_len, pre.crop_size, pre.crop_size],
             "backend": self.backend,
+            "threads": self.predictor.threads,
         }
-
-
-def _resolve(model: str | os.PathLike) -> str:
-    """A known pretrained name (``i3d_kinetics400``) → its cached checkpoint; anything else unchanged."""
-    s = str(model)
-    if not Path(s).exists() and "_" in s and not Path(s).suffix:
-        from actionrec.hub import pretrained_path
-
-        arch, _, weights = s.partition("_")
-        try:
-            return str(pretrained_path(arch, weights))
-        except Exception as e:  # noqa: BLE001 - a file name that is not a pretrained name keeps its own error
-            log.debug("%s is not a known pretrained name: %s", s, e)
-    return s

@@ -33,7 +33,8 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
-from actionrec.serve.adapter import ModelAdapter
+from actionrec.errors import UsageError
+from actionrec.serve.adapter import BadVideo, ModelAdapter
 from actionrec.serve.batcher import DynamicBatcher, QueueFull
 from actionrec.serve.metrics import ServeMetrics
 from actionrec.serve.uploads import Limits, UploadError, probe_video, receive_upload
@@ -55,6 +56,7 @@ class ServeSettings:
     max_queue: int | None = None  # requests in progress (upload to answer) before 503 (default 4 × max_batch)
     timeout: float = 120.0  # seconds per request, from the end of the upload to the answer
     decode_workers: int = 2
+    clips: int = 0  # clips per video when a request does not say (0: automatic, from the length)
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
@@ -181,13 +183,13 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
         return JSONResponse(_ready_adapter(state).describe())
 
     @app.post("/v1/predict")
-    async def predict(request: Request, topk: int = 5, clips: int = 0) -> Response:
+    async def predict(request: Request, topk: int = 5, clips: int | None = None) -> Response:
         with _admitted(state) as work:
             result, _ = await _predict(state, request, work, topk=topk, clips=clips)
         return JSONResponse(result)
 
     @app.post("/v1/annotate")
-    async def annotate(request: Request, topk: int = 5, clips: int = 0) -> Response:
+    async def annotate(request: Request, topk: int = 5, clips: int | None = None) -> Response:
         with _admitted(state, keep=True) as work:
             result, upload = await _predict(state, request, work, topk=topk, clips=clips)
             out = work / "annotated.mp4"
@@ -205,11 +207,14 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 _ENDPOINTS = {"/", "/healthz", "/readyz", "/metrics", "/v1/model", "/v1/predict", "/v1/annotate"}
 
 
-async def _predict(state: _State, request: Request, work: Path, *, topk: int, clips: int) -> tuple[dict[str, Any], Path]:
+async def _predict(state: _State, request: Request, work: Path, *, topk: int, clips: int | None) -> tuple[dict[str, Any], Path]:
     """Receive, probe, decode, batch and score one upload; returns the answer and the file."""
     adapter = _ready_adapter(state)
-    if topk < 1:
-        raise UploadError(422, f"topk must be at least 1, got {topk}")
+    clips = state.settings.clips if clips is None else clips
+    try:
+        topk = adapter.check_topk(topk)
+    except UsageError as e:
+        raise UploadError(422, str(e)) from None
     if not 0 <= clips <= MAX_CLIPS:
         raise UploadError(422, f"clips must be between 0 (automatic) and {MAX_CLIPS}, got {clips}")
     limits = state.settings.limits
@@ -220,14 +225,11 @@ async def _predict(state: _State, request: Request, work: Path, *, topk: int, cl
     timeout = state.settings.timeout
 
     def decode() -> Any:
-        from actionrec.errors import ActionrecError
-
         probe_video(upload.path, limits, name=upload.filename)
         try:
-            return adapter.load(upload.path, num_clips=clips)
-        except ActionrecError as e:
-            reason = getattr(e, "reason", None) or str(e).replace(str(upload.path), upload.filename)
-            raise UploadError(422, f"{upload.filename}: cannot decode the video ({reason})") from e
+            return adapter.load(upload.path, num_clips=clips, name=upload.filename)
+        except BadVideo as e:
+            raise UploadError(422, f"{upload.filename}: cannot decode the video ({e.reason})") from e
 
     try:
         loaded = await asyncio.wait_for(loop.run_in_executor(state.pool, decode), timeout)
@@ -247,7 +249,7 @@ async def _predict(state: _State, request: Request, work: Path, *, topk: int, cl
         state.metrics.rejected.labels("timeout").inc()
         raise _Busy(f"no answer within the {timeout:g} s request timeout") from None
     t_infer = time.perf_counter()
-    result = adapter.postprocess(logits, loaded, topk=topk, video=upload.filename)
+    result = adapter.postprocess(logits, loaded, topk=topk, name=upload.filename)
     result["timings"] = {"upload": round(t_upload - t0, 4), "decode": round(t_decode - t_upload, 4),
                          "queue_and_inference": round(t_infer - t_decode, 4), "total": round(time.perf_counter() - t0, 4)}
     return result, upload.path

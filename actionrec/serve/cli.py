@@ -26,6 +26,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a batch waits for more clips (default 20)")
     p.add_argument("--max-queue", type=int, default=None, help="requests in progress before new ones get 503 + Retry-After (default 4 x max-batch)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request after its upload (default 120)")
+    p.add_argument("--clips", type=int, default=0, help="clips per video when a request does not say (default 0: from its length)")
     p.add_argument("--decode-workers", type=int, default=2, help="threads decoding uploads (default 2)")
     p.add_argument("--max-upload-mb", type=float, default=100.0, help="upload size limit in MB (default 100)")
     p.add_argument("--max-duration", type=float, default=300.0, help="longest video in seconds (default 300)")
@@ -48,6 +49,7 @@ def _is_loopback(host: str) -> bool:
 def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
     """Validate the flags and build :class:`~actionrec.serve.ServeSettings`."""
     from actionrec.serve import Limits, ServeSettings
+    from actionrec.serve.app import MAX_CLIPS
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if not _is_loopback(args.host) and not token:
@@ -58,6 +60,8 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
     for name in ("timeout", "max_upload_mb", "max_duration", "read_timeout"):
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not 0 <= args.clips <= MAX_CLIPS:
+        raise UsageError(f"--clips must be 0 (automatic) to {MAX_CLIPS}, got {args.clips}")
     if args.max_wait_ms < 0 or (args.max_queue is not None and args.max_queue < 1):
         raise UsageError("--max-wait-ms must be >= 0 and --max-queue >= 1")
     if not 0 < args.port < 65536:
@@ -65,7 +69,7 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_duration=args.max_duration,
                     max_frames=args.max_frames, read_timeout=args.read_timeout)
     return ServeSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, timeout=args.timeout,
-                         decode_workers=args.decode_workers, token=token, cors_origins=tuple(args.cors_origin), limits=limits)
+                         decode_workers=args.decode_workers, clips=args.clips, token=token, cors_origins=tuple(args.cors_origin), limits=limits)
 
 
 def _serve(args: argparse.Namespace) -> int:

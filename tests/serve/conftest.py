@@ -84,6 +84,6 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def i3d_server(i3d_kinetics_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """DeepMind's I3D (Kinetics-400) served eagerly (no fast-path check: the quickest start)."""
-    server = Server(i3d_kinetics_ckpt, "--no-optimize", "--max-batch", "1", log=tmp_path_factory.mktemp("i3d") / "server.log")
+    server = Server(i3d_kinetics_ckpt, "--no-optimize", "--max-batch", "1", "--clips", "1", log=tmp_path_factory.mktemp("i3d") / "server.log")
     yield server
     server.stop()

@@ -46,6 +46,8 @@ def test_page_uploads_a_clip_and_shows_the_top5_and_the_annotated_video(i3d_serv
                 v.addEventListener('seeked', done, { once: true });
                 v.currentTime = 1.0;
             })""")
+            page.wait_for_function("document.getElementById('annotated').readyState >= 2")
+            page.wait_for_timeout(500)  # let the media controls drop their loading spinner
             shot = tmp_path / "serve-page.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000

@@ -53,7 +53,7 @@ function showBars(result) {
   }
   $("top1").textContent = result.predictions[0].label;
   const t = result.timings || {};
-  $("timings").textContent = `${result.clips} clip(s), ${result.frames} frames · server time ${(t.total || 0).toFixed(2)} s`;
+  $("timings").textContent = `${result.clips} clip(s) of ${result.duration.toFixed(1)} s of video · server time ${(t.total || 0).toFixed(2)} s`;
   $("result").hidden = false;
 }
 
