@@ -74,7 +74,7 @@ class _State:
         self.ready = threading.Event()
         self.load_error: str | None = None
         self.warmup_seconds: float | None = None
-        self.tmp_root = Path(tempfile.mkdtemp(prefix="actionrec-serve-"))  # mode 0700
+        self.tmp_root: Path | None = None  # made when the app starts: tempfile.mkdtemp, mode 0700
         self.max_pending = settings.max_queue or 4 * settings.max_batch
         self.pending = 0  # requests between admission and answer; only touched on the event loop
 
@@ -97,7 +97,8 @@ class _State:
         if self.batcher:
             self.batcher.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(self.tmp_root, ignore_errors=True)
+        if self.tmp_root:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
 
 
 def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto", threads: int | None = None,
@@ -113,6 +114,7 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        state.tmp_root = Path(tempfile.mkdtemp(prefix="actionrec-serve-"))
         threading.Thread(target=state.start, args=(model, load_kwargs), name="actionrec-load", daemon=True).start()
         yield
         state.stop()
