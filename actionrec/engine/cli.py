@@ -160,19 +160,25 @@ def _eval(args: argparse.Namespace) -> int:
     for ckpt in args.checkpoints:
         if not Path(ckpt).is_file():
             raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-        preds, m = evaluate_checkpoint(
-            ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
-            backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
-        )
-        dst = out if len(args.checkpoints) == 1 else out / Path(ckpt).stem
-        rows.append(write_report(dst, preds, m, name=str(ckpt)))
-        print(
-            f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
-            f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
-        )
-    if len(rows) > 1:
-        csv_path, md_path = write_summary(rows, out)
-        print(md_path.read_text())
+    out = Path(args.out)
+    several = len(args.checkpoints) > 1
+    folders = report_names(args.checkpoints) if several else ["."]
+    rows = []
+    with output_lock(out, purpose="eval"):
+        for ckpt, folder in zip(args.checkpoints, folders):
+            preds, m = evaluate_checkpoint(
+                ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
+                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
+            )
+            dst = out / folder if several else out
+            rows.append({"folder": folder, **write_report(dst, preds, m, name=str(ckpt))} if several else write_report(dst, preds, m, name=str(ckpt)))
+            print(
+                f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
+                f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
+            )
+        if several:
+            _, md_path = write_summary(rows, out)
+            print(md_path.read_text())
     return 0
 
 
@@ -252,15 +258,15 @@ def _stream(args: argparse.Namespace) -> int:
     predictor = _predictor(args)
     frames, fps = iter_frames(args.source, max_frames=args.max_frames)
     writer = VideoWriter(args.out, fps=fps) if args.out else None
-    on_frame = None
-    if writer is not None:
-        counter = iter(range(10**12))
+    drawn = iter(range(10**12))
 
-        def on_frame(frame, topk):  # noqa: ANN001, ANN202
-            writer.write(draw_predictions(frame, topk, time_s=next(counter) / fps))
+    def draw(frame, topk) -> None:  # noqa: ANN001
+        writer.write(draw_predictions(frame, topk, time_s=next(drawn) / fps))
 
     try:
-        for ev in stream_predictions(predictor, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk, on_frame=on_frame):
+        events = stream_predictions(predictor, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk,
+                                    on_frame=draw if writer is not None else None)
+        for ev in events:
             if args.json:
                 print(json.dumps(ev.to_json()), flush=True)
             else:

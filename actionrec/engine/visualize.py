@@ -130,7 +130,8 @@ class VideoWriter:
         if self._container is None:
             h, w = frame.shape[:2]
             self._container = av.open(str(self._tmp), "w", format="mp4")
-            self._stream = self._container.add_stream("libx264", rate=max(1, round(self.fps)))
+            self._stream = self._container.add_stream("libx264", rate=max(1, round(self.fps)),
+                                                      options={"preset": "veryfast", "crf": "23"})
             self._stream.width, self._stream.height, self._stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         s = self._stream
         f = np.ascontiguousarray(frame[: s.height, : s.width])

@@ -83,11 +83,11 @@ def test_globs_lists_csv_and_shards(ckpt, collection, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--topk", "0"], "--topk: must be in [1, 10000], got 0"),
-    (["--clips", "100000"], "--clips: must be in [0, 100]"),
-    (["--workers", "-1"], "--workers: must be in [0, 64]"),
-    (["--batch-size", "0"], "--batch-size: must be in [1, 1024]"),
-    (["--threads", "0"], "--threads: must be in [1, 1024]"),
+    (["--topk", "0"], "--topk: must be 1..10000, got 0"),
+    (["--clips", "100000"], "--clips: must be 0..100"),
+    (["--workers", "-1"], "--workers: must be 0..64"),
+    (["--batch-size", "0"], "--batch-size: must be 1..1024"),
+    (["--threads", "0"], "--threads: must be 1..1024"),
     (["--crop", "x"], "--crop: expected an integer"),
 ])
 def test_counts_are_bounded(ckpt, extra, message, capsys):
@@ -129,3 +129,16 @@ def test_one_video_output_is_unchanged_and_annotated_mp4_streams(ckpt, tmp_path,
     top = frames[0][: h // 16 * 4]  # the band holding the 4 bars is darker than the picture below
     assert top.mean() < frames[0][h // 2 :].mean()
     assert not np.array_equal(frames[0][-h // 20 :, -w // 3 :], frames[-1][-h // 20 :, -w // 3 :])  # the time stamp moves
+
+
+def test_text_is_a_fixed_fraction_of_the_frame_and_input_is_not_touched():
+    from actionrec.engine.visualize import draw_predictions
+
+    topk = [("playing cricket", 0.9), ("golf putting", 0.06), ("hurling", 0.02)]
+    fractions = []
+    for h, w in ((112, 112), (720, 1280), (1080, 1920)):
+        frame = np.full((h, w, 3), 200, np.uint8)
+        out = draw_predictions(frame, topk, time_s=3.0)
+        assert (frame == 200).all() and min(out.shape[:2]) >= 256
+        fractions.append((out[:, 0, 0] < 100).mean())  # rows of the darkened band at the left edge
+    assert max(fractions) - min(fractions) < 0.02 and 0.15 < fractions[0] < 0.25  # 3 lines of 1/16 of the height
