@@ -155,8 +155,6 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError) -> Response:
-        if exc.status in (415, 422):
-            state.metrics.decode_failures.inc()
         headers = {"Connection": "close"} if exc.status in (408, 413) else None
         return _error(exc.status, exc.message, headers=headers)
 
@@ -238,6 +236,9 @@ async def _predict(state: _State, request: Request, work: Path, *, topk: int, cl
     except asyncio.TimeoutError:
         state.metrics.rejected.labels("timeout").inc()
         raise _Busy(f"decoding took longer than the {timeout:g} s request timeout") from None
+    except UploadError:
+        state.metrics.decode_failures.inc()
+        raise
     t_decode = time.perf_counter()
     try:
         future = state.batcher.submit(loaded.tensor)

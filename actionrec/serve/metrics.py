@@ -23,7 +23,7 @@ class ServeMetrics:
         self.inference = Histogram("actionrec_inference_seconds", "seconds per forward pass", buckets=LATENCY_BUCKETS, registry=r)
         self.in_progress = Gauge("actionrec_requests_in_progress", "prediction requests between admission and answer", registry=r)
         self.queue_depth = Gauge("actionrec_queue_depth", "clips waiting for the inference worker", registry=r)
-        self.decode_failures = Counter("actionrec_decode_failures", "uploads refused as unreadable or not a video", registry=r)
+        self.decode_failures = Counter("actionrec_decode_failures", "uploads refused by the probe or the decoder (not a video, damaged, over a limit)", registry=r)
         self.rejected = Counter("actionrec_rejected", "requests refused because the queue was full or timed out", ["reason"], registry=r)
 
     def on_batch(self, size: int, seconds: float) -> None:

@@ -257,12 +257,14 @@ def test_uploads_live_in_a_private_directory_and_are_deleted(server: Server) -> 
 
 def test_metrics_count_requests_and_failures(server: Server) -> None:
     with server.client() as c:
+        before = _metric(c, "actionrec_decode_failures_total")
         c.post("/v1/predict", content=b"not a video at all")
+        c.post("/v1/predict", params={"topk": 0}, content=(DATA / "short.mp4").read_bytes())  # a bad parameter is no decode failure
         assert c.post("/v1/predict", content=(DATA / "short.mp4").read_bytes()).status_code == 200
         text = c.get("/metrics").text
     assert 'actionrec_requests_total{endpoint="/v1/predict",status="200"}' in text
     assert 'actionrec_requests_total{endpoint="/v1/predict",status="415"}' in text
-    assert _metric_text(text, "actionrec_decode_failures_total") >= 1
+    assert _metric_text(text, "actionrec_decode_failures_total") == before + 1
     assert _metric_text(text, "actionrec_batch_size_count") >= 1
     assert "actionrec_queue_depth" in text and "actionrec_request_seconds_bucket" in text
 
