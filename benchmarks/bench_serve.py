@@ -188,7 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="r2plus1d_18")
     ap.add_argument("--widths", default="16,32,64,128", help="channel widths of the four stages")
-    ap.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
+    ap.add_argument("--backend", default="torch", help="a backend of the Predictor registry (torch, onnxruntime, ...)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="decode threads (server) / workers (batch)")
     ap.add_argument("--max-batch", type=int, default=8)

@@ -19,7 +19,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("model", help="checkpoint (.safetensors), ONNX file or known pretrained name (e.g. i3d_kinetics400)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto")
+    p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch) or a registered backend (torch, onnxruntime, ...)")
     p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's default)")
     p.add_argument("--max-batch", type=int, default=8, help="most clips per forward pass (default 8)")
