@@ -18,7 +18,7 @@ from typing import Any
 
 from actionrec.errors import UsageError
 
-__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_num_outputs"]
+__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io"]
 
 #: Upper bounds of metadata values: far above any real model, low enough that nothing built from them
 #: (a classifier head, a stage of a network, a clip, a frame) can exhaust memory.
@@ -233,7 +233,10 @@ def meta_from_json(text: str | bytes, *, source: str, error: type[Exception] = U
         raise error(f"{source}: {e}") from None
 
 
-def check_num_outputs(meta: ModelMeta, num_outputs: int | None, *, source: str, error: type[Exception] = UsageError) -> None:
-    """Check that a model file's output dimension (``None``: dynamic) agrees with ``meta.num_classes``."""
+def check_io(meta: ModelMeta, *, in_channels: int | None, num_outputs: int | None, source: str,
+             error: type[Exception] = UsageError) -> None:
+    """Check a model file's input channels and output size (``None``: dynamic) against its metadata."""
     if num_outputs is not None and num_outputs != meta.num_classes:
         raise error(f"{source}: the metadata says {meta.num_classes} classes but the model has {num_outputs} outputs")
+    if in_channels is not None and in_channels != meta.in_channels:
+        raise error(f"{source}: the metadata says {meta.modality} input ({meta.in_channels} channels) but the model takes {in_channels}")
