@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from actionrec.meta import ARCH_KWARGS, ModelMeta, Preprocess
+from actionrec.meta import ModelMeta, Preprocess
 from actionrec.errors import UsageError
 from actionrec.models.registry import PretrainedCfg, register_model, register_pretrained
 
@@ -211,20 +211,6 @@ class I3D(nn.Module):
         x = _avg_pool_valid(self.features(x))
         x = self.logits(self.dropout(x))  # (N, num_classes, T', H', W')
         return _mean_over_space_time(x)
-
-
-def _check_bn_eps(value: Any, meta: ModelMeta) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise UsageError(f"model metadata: 'arch_kwargs.bn_eps' must be a number in (0, 1), got {value!r}")
-
-
-def _check_stem_padding(value: Any, meta: ModelMeta) -> None:
-    if value not in ("same", "symmetric"):
-        raise UsageError(f"model metadata: 'arch_kwargs.stem_padding' must be 'same' or 'symmetric', got {value!r}")
-
-
-# the I3D variants' builder arguments, validated when a checkpoint's metadata is read
-ARCH_KWARGS.update(bn_eps=_check_bn_eps, stem_padding=_check_stem_padding)
 
 
 @register_model
