@@ -212,12 +212,19 @@ def _median_plans(k: int) -> tuple[tuple, tuple]:
 
 
 def _median(x: Tensor, k: int) -> Tensor:
-    """``cv2.medianBlur(x, k)`` (replicated border) of every channel, with min/max only (fast on any device)."""
+    """``cv2.medianBlur(x, k)`` (replicated border) of every channel, with min/max only (fast on any device).
+
+    Works on the padded image flattened row after row, so that every shifted window is one contiguous
+    run of memory; the values that wrap around a row end land in the padding columns, which are cut off.
+    """
     r, (h, w) = k // 2, x.shape[-2:]
     (col_ops, col_out), (merge_ops, merge_out) = _median_plans(k)
-    p = F.pad(x, (r, r, r, r), mode="replicate")
-    cols = _run_plan(col_ops, col_out, {i: p[..., i:i + h, :] for i in range(k)})  # sorted columns, (.., h, w + 2r)
-    return _run_plan(merge_ops, merge_out, {c * k + i: cols[i][..., c:c + w] for c in range(k) for i in range(k)})[0]
+    wp = w + 2 * r
+    flat = F.pad(x, (r, r, r, r), mode="replicate").flatten(-2)  # (..., (h + 2r) * wp)
+    n = h * wp
+    cols = _run_plan(col_ops, col_out, {i: flat[..., i * wp:i * wp + n] for i in range(k)})  # sorted columns
+    med = _run_plan(merge_ops, merge_out, {c * k + i: cols[i][..., c:n - 2 * r + c] for c in range(k) for i in range(k)})[0]
+    return F.pad(med, (0, 2 * r)).unflatten(-1, (h, wp))[..., :w]
 
 
 def _warp_cubic(img: Tensor, flow: Tensor, base: Tensor) -> Tensor:
@@ -270,7 +277,10 @@ def _step(u: Tensor, dual: Tensor, g: Tensor, ig: Tensor, g_den: Tensor, rho_c: 
     row (y) stay zero. Pairs where ``keep`` is False are left unchanged.
     """
     # thresholding: v = u + fi·∇I1w, fi = -rho/|∇I1w|² clamped to ±lambda·theta
-    rho = (ig * u).sum(1, keepdim=True).add_(rho_c)
+    rho = ig[:, :1] * u[:, :1]
+    for i in range(1, u.shape[1]):
+        rho.addcmul_(ig[:, i:i + 1], u[:, i:i + 1])
+    rho.add_(rho_c)
     fi = torch.div(rho, g_den).neg_().clamp_(-l_t, l_t)
     u_new = torch.addcmul(u, fi, ig)
     # primal step: u = v + theta·div(p)
@@ -288,7 +298,7 @@ def _step(u: Tensor, dual: Tensor, g: Tensor, ig: Tensor, g_den: Tensor, rho_c: 
     torch.sub(u_new[..., 1:, :], u_new[..., :-1, :], out=g[:, :, 1, :-1, :])
     if keep is not None:
         g.mul_(keep[..., None])  # no step for finished pairs: p = (p + 0) / 1
-    ng = g.square().sum(2).sqrt_().mul_(taut).add_(1.0)
+    ng = (g[:, :, 0] * g[:, :, 0]).addcmul_(g[:, :, 1], g[:, :, 1]).sqrt_().mul_(taut).add_(1.0)
     dual.add_(g, alpha=taut).div_(ng[:, :, None])
     return u_new, err
 
