@@ -34,6 +34,8 @@ __all__ = ["TVL1Params", "tvl1_flow"]
 
 _FLT_EPSILON = float(torch.finfo(torch.float32).eps)
 _MIN_LEVEL_SIZE = 16  # OpenCV stops the pyramid at levels smaller than this
+# steps between looks at which pairs have finished (a look stops a GPU's queue); other devices: 10
+_CHECK_EVERY = {"cpu": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,7 +311,7 @@ def _iterate(u: Tensor, dual: Tensor, ig: Tensor, g_den: Tensor, rho_c: Tensor, 
     squared update is ≤ ``eps``. On the CPU finished pairs leave the batch at once; a GPU is not stopped
     to look at every step, so it masks them and compacts the batch every few steps."""
     n = u.shape[0]
-    check_every = 1 if u.device.type == "cpu" else 10
+    check_every = _CHECK_EVERY.get(u.device.type, 10)
     l_t, taut = p.lambda_ * p.theta, p.tau / p.theta
     idx = torch.arange(n, device=u.device)  # the pairs in the working batch
     out_u, out_dual = u, dual
