@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import yaml
 
 from actionrec.io import write_text_atomic
 from actionrec.errors import UsageError
+from actionrec.meta import LIMITS
 
 __all__ = [
     "Config",
@@ -173,6 +176,8 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"field '{where}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"field '{where}' must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -205,24 +210,56 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _validate(cfg: Config) -> None:
-    checks = [
-        (cfg.data.batch_size >= 1, "data.batch_size", cfg.data.batch_size),
-        (cfg.data.num_workers >= 0, "data.num_workers", cfg.data.num_workers),
-        (cfg.train.epochs >= 1, "train.epochs", cfg.train.epochs),
-        (cfg.train.accumulate_steps >= 1, "train.accumulate_steps", cfg.train.accumulate_steps),
-        (cfg.train.keep_last >= 1, "train.keep_last", cfg.train.keep_last),
-        (cfg.train.checkpoint_every >= 1, "train.checkpoint_every", cfg.train.checkpoint_every),
-        (cfg.train.log_every >= 1, "train.log_every", cfg.train.log_every),
-        (0.0 <= cfg.train.label_smoothing < 1.0, "train.label_smoothing", cfg.train.label_smoothing),
-        (cfg.optimizer.lr > 0, "optimizer.lr", cfg.optimizer.lr),
-        (cfg.eval.every >= 0, "eval.every", cfg.eval.every),
-        (cfg.eval.num_clips >= 1, "eval.num_clips", cfg.eval.num_clips),
-        (cfg.eval.num_crops in (1, 3), "eval.num_crops", cfg.eval.num_crops),
-        (len(cfg.optimizer.betas) == 2, "optimizer.betas", cfg.optimizer.betas),
+    """Range checks of the values (types are checked by :func:`_build`); bounds as in :data:`actionrec.meta.LIMITS`."""
+    m, d, o, s, t, e = cfg.model, cfg.data, cfg.optimizer, cfg.schedule, cfg.train, cfg.eval
+    size, big = LIMITS["size"], 1_000_000
+    checks: list[tuple[bool, str, Any, str]] = [
+        (m.num_classes is None or 1 <= m.num_classes <= LIMITS["num_classes"], "model.num_classes", m.num_classes, f"1..{LIMITS['num_classes']} or null"),
+        (m.widths is None or (len(m.widths) == 4 and all(1 <= w <= LIMITS["width"] for w in m.widths)), "model.widths", m.widths,
+         f"4 stage widths in 1..{LIMITS['width']} or null"),
+        (m.dropout is None or 0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1) or null"),
+        (d.split >= 1, "data.split", d.split, ">= 1"),
+        (0.0 < d.val_fraction < 1.0, "data.val_fraction", d.val_fraction, "in (0, 1)"),
+        (d.clip_len is None or 1 <= d.clip_len <= LIMITS["clip_len"], "data.clip_len", d.clip_len, f"1..{LIMITS['clip_len']} or null"),
+        (d.frame_stride is None or 1 <= d.frame_stride <= LIMITS["frame_stride"], "data.frame_stride", d.frame_stride, f"1..{LIMITS['frame_stride']} or null"),
+        (d.resize_short is None or 1 <= d.resize_short <= size, "data.resize_short", d.resize_short, f"1..{size} or null"),
+        (d.crop_size is None or 1 <= d.crop_size <= size, "data.crop_size", d.crop_size, f"1..{size} or null"),
+        (d.crop_size is None or d.resize_short is None or d.crop_size <= d.resize_short, "data.crop_size", d.crop_size,
+         f"<= data.resize_short ({d.resize_short})"),
+        (1 <= d.batch_size <= 65536, "data.batch_size", d.batch_size, "1..65536"),
+        (0 <= d.num_workers <= 1024, "data.num_workers", d.num_workers, "0..1024 (0: load in the training process)"),
+        (o.lr > 0, "optimizer.lr", o.lr, "> 0"),
+        (0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)"),
+        (o.weight_decay >= 0, "optimizer.weight_decay", o.weight_decay, ">= 0"),
+        (len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas), "optimizer.betas", o.betas, "two numbers in [0, 1)"),
+        (0.0 <= s.warmup_epochs <= big, "schedule.warmup_epochs", s.warmup_epochs, ">= 0"),
+        (0.0 < s.warmup_factor <= 1.0, "schedule.warmup_factor", s.warmup_factor, "in (0, 1]"),
+        (s.step_size >= 1, "schedule.step_size", s.step_size, ">= 1"),
+        (all(x >= 1 for x in s.milestones) and s.milestones == sorted(set(s.milestones)), "schedule.milestones", s.milestones,
+         "increasing epochs >= 1"),
+        (s.gamma > 0, "schedule.gamma", s.gamma, "> 0"),
+        (s.min_lr >= 0, "schedule.min_lr", s.min_lr, ">= 0"),
+        (1 <= t.epochs <= big, "train.epochs", t.epochs, f"1..{big}"),
+        (0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", t.label_smoothing, "in [0, 1)"),
+        (1 <= t.accumulate_steps <= 65536, "train.accumulate_steps", t.accumulate_steps, "1..65536"),
+        (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", t.grad_clip, "> 0 or null (no clipping)"),
+        (t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, ">= 1"),
+        (t.keep_last >= 1, "train.keep_last", t.keep_last, ">= 1"),
+        (t.log_every >= 1, "train.log_every", t.log_every, ">= 1"),
+        (bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device)), "train.device", t.device, "auto, cpu, cuda or cuda:N"),
+        (t.threads is None or 1 <= t.threads <= 4096, "train.threads", t.threads, "1..4096 or null"),
+        (t.max_steps_per_epoch is None or t.max_steps_per_epoch >= 1, "train.max_steps_per_epoch", t.max_steps_per_epoch, ">= 1 or null"),
+        (e.start_epoch >= 0, "eval.start_epoch", e.start_epoch, ">= 0"),
+        (e.every >= 0, "eval.every", e.every, ">= 0 (0: never while training)"),
+        (1 <= e.num_clips <= 1024, "eval.num_clips", e.num_clips, "1..1024"),
+        (e.num_crops in (1, 3), "eval.num_crops", e.num_crops, "1 or 3"),
+        (e.batch_size is None or 1 <= e.batch_size <= 65536, "eval.batch_size", e.batch_size, "1..65536 or null"),
+        (bool(cfg.output_dir.strip()), "output_dir", cfg.output_dir, "a directory"),
+        (0 <= cfg.seed < 2**32, "seed", cfg.seed, f"0..{2**32 - 1}"),
     ]
-    for ok, name, value in checks:
+    for ok, name, value, expected in checks:
         if not ok:
-            raise ConfigError(f"field '{name}' has an invalid value {value!r}")
+            raise ConfigError(f"field '{name}' must be {expected}, got {value!r}")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
@@ -248,7 +285,7 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: cannot parse value ({e})") from e
+            raise ConfigError(f"override {item!r}: cannot parse the value as YAML ({_yaml_problem(e)})") from None
         node = data
         for p in parts[:-1]:
             child = node.setdefault(p, {})
@@ -257,6 +294,18 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _yaml_where(path: Path, e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one short phrase (e.g. "mapping values are not allowed here")."""
+    parts = [getattr(e, "context", None), getattr(e, "problem", None)]
+    text = "; ".join(p for p in parts if p) or str(e).splitlines()[0]
+    return " ".join(text.split())
 
 
 def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> Config:
@@ -269,12 +318,18 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML ({e})") from e
+            raise ConfigError(f"{_yaml_where(path, e)}: invalid YAML: {_yaml_problem(e)}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not a text file ({e.reason} at byte {e.start})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections")
     apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: a value is nested too deeply") from None
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,28 @@ def atomic_path(dst: str | os.PathLike, *, suffix: str | None = None) -> Iterato
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+# atomic_path's temporaries: mkstemp's ".<name>.<8 random characters><suffix>"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_path` left under ``directory`` (kill -9, power loss).
+
+    Only for the run that owns ``directory`` (holds its :func:`output_lock`): another writer's live
+    temporary would be deleted too. Returns the removed paths.
+    """
+    removed = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            m = _TEMP_RE.match(name)
+            if m and (m["name"].endswith(m["suffix"]) or m["suffix"] == ".tmp"):
+                path = Path(root) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def _umask() -> int:

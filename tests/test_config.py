@@ -45,8 +45,23 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
         (["train.amp=yes please"], r"field 'train.amp' must be true or false"),
         (["optimizer.name=rmsprop"], r"field 'optimizer.name' must be one of sgd, adam, adamw, got 'rmsprop'"),
         (["model.widths=[8, x]"], r"field 'model.widths\[1\]' must be an integer"),
-        (["data.batch_size=0"], r"field 'data.batch_size' has an invalid value 0"),
-        (["train.log_every=0"], r"field 'train.log_every' has an invalid value 0"),
+        (["data.batch_size=0"], r"field 'data.batch_size' must be 1..65536, got 0"),
+        (["train.log_every=0"], r"field 'train.log_every' must be >= 1, got 0"),
+        (["train.grad_clip=-1"], r"field 'train.grad_clip' must be > 0 or null"),
+        (["optimizer.lr=.inf"], r"field 'optimizer.lr' must be a finite number, got inf"),
+        (["optimizer.lr=.nan"], r"field 'optimizer.lr' must be a finite number, got nan"),
+        (["optimizer.lr=0"], r"field 'optimizer.lr' must be > 0, got 0.0"),
+        (["model.widths=[16, 32, 0, 8]"], r"field 'model.widths' must be 4 stage widths in 1..8192"),
+        (["model.widths=[16, 32, 64, 200000]"], r"field 'model.widths' must be 4 stage widths"),
+        (["model.widths=[16, 32]"], r"field 'model.widths' must be 4 stage widths"),
+        (["model.num_classes=9000000"], r"field 'model.num_classes' must be 1..100000"),
+        (["data.clip_len=100000000"], r"field 'data.clip_len' must be 1..1024"),
+        (["data.crop_size=64", "data.resize_short=32"], r"field 'data.crop_size' must be <= data.resize_short \(32\)"),
+        (["data.num_workers=-2"], r"field 'data.num_workers' must be 0..1024"),
+        (["train.epochs=0"], r"field 'train.epochs' must be 1..1000000"),
+        (["schedule.milestones=[20, 10]"], r"field 'schedule.milestones' must be increasing"),
+        (["train.device=gpu"], r"field 'train.device' must be auto, cpu, cuda or cuda:N"),
+        (["seed=-1"], r"field 'seed' must be 0..4294967295"),
         (["optimizer=3"], r"section 'optimizer' must be a mapping"),
         (["optimizer.lr"], r"must look like section.field=value"),
     ],
@@ -76,3 +91,20 @@ def test_shipped_recipes_load() -> None:
     assert i3d.schedule.gamma == 0.5 and i3d.model.trainable == ["logits", "Mixed_5"]
     ft = load_config(CONFIGS / "r2plus1d_34_ucf101_finetune.yaml")
     assert (ft.optimizer.lr, ft.optimizer.weight_decay, ft.data.batch_size, ft.train.epochs) == (0.001, 5e-4, 8, 30)
+
+
+def test_yaml_errors_are_one_line_with_file_and_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "model:\n  arch: r3d_18\n  widths: [1, 2\ndata: {root: x}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value).startswith(f"{p}:4:") and "invalid YAML" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"cannot parse the value as YAML") as e:
+        load_config(None, ["data.root=[x"])
+    assert "\n" not in str(e.value)
+    p.write_bytes(b"model:\n  arch: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: not a text file"):
+        load_config(p)
+
+
+def test_zero_workers_loads_in_process() -> None:
+    assert load_config(None, ["data.num_workers=0"]).data.num_workers == 0

@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, default_collate
 
 from actionrec.data.annotations import Sample
 from actionrec.data.frames import FrameFolderError
-from actionrec.data.sampling import RandomClipSampler, UniformClipSampler
+from actionrec.data.pipeline import ClipPipeline
+from actionrec.data.sampling import RandomClipSampler
 from actionrec.data.transforms import build_transform
 from actionrec.data.video import VideoDecodeError, open_video
 from actionrec.errors import UsageError
@@ -41,7 +42,7 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, samples: list[Sample], *, preprocess: Preprocess, modality: str = "rgb", train: bool,
                  num_clips: int = 1, num_crops: int = 1, root: str | None = None, seed: int = 0,
-                 short: str = "loop", scale_jitter: tuple[float, float] | None = None,
+                 scale_jitter: tuple[float, float] | None = None,
                  flip: bool = True) -> None:
         if not samples:
             raise UsageError("VideoClipDataset needs at least one sample")
@@ -51,11 +52,10 @@ class VideoClipDataset(Dataset):
         self.num_clips, self.num_crops = (1, 1) if train else (num_clips, num_crops)
         p = preprocess
         if train:
-            self.sampler = RandomClipSampler(p.clip_len, p.frame_stride, short=short)
-        else:
-            self.sampler = UniformClipSampler(num_clips, p.clip_len, p.frame_stride, short=short)
-        self.transform = build_transform(p, train=train, modality=modality, num_crops=self.num_crops,
-                                         scale_jitter=scale_jitter if train else None, flip=flip)
+            self.sampler = RandomClipSampler(p.clip_len, p.frame_stride)
+            self.transform = build_transform(p, train=True, modality=modality, scale_jitter=scale_jitter, flip=flip)
+        else:  # the clip pipeline predict/stream/serve use: the same views for the same video
+            self.pipeline = ClipPipeline(p, modality=modality, num_clips=num_clips, num_crops=num_crops)
         self.epoch = 0
         self._calls = itertools.count()
         self.bad: set[str] = set()  # paths that failed in this process
@@ -92,23 +92,20 @@ class VideoClipDataset(Dataset):
             return None
 
     def _load(self, index: int, sample: Sample, path: str):  # noqa: ANN202
+        if not self.train:
+            return self.pipeline.load(path).tensor, int(sample.label), int(index)
         rng = self._rng(index)
         with open_video(path, modality=self.modality) as reader:
             n = len(reader)
             if n < 1:
                 raise VideoDecodeError(path, "no frames")
-            clips = self.sampler(n, rng)
+            (clip,) = self.sampler(n, rng)
             try:
-                frames = [reader.get_frames(c) for c in clips]
+                frames = reader.get_frames(clip)
             except IndexError:  # fewer frames decode than the container said: sample again
-                n = len(reader)
-                clips = self.sampler(n, rng)
-                frames = [reader.get_frames(c) for c in clips]
-        if self.train:
-            return self.transform(frames[0], rng), int(sample.label)
-        views = [self.transform(f) for f in frames]  # each (C,T,H,W) or (3,C,T,H,W)
-        views = torch.stack(views) if self.num_crops == 1 else torch.cat(views)
-        return views, int(sample.label), int(index)
+                (clip,) = self.sampler(len(reader), rng)
+                frames = reader.get_frames(clip)
+        return self.transform(frames, rng), int(sample.label)
 
 
 def collate_skip_bad(batch: list):  # noqa: ANN201

@@ -14,23 +14,23 @@ A folder may also hold ``n_frames`` (the count, KH convention) and ``fps`` (text
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from actionrec.errors import ActionrecError, UsageError
+from actionrec.errors import FrameFolderError, UsageError
+
+__all__ = ["FrameFolderReader", "FrameFolderError", "list_frames", "read_n_frames"]
 
 log = logging.getLogger(__name__)
 
 RGB_PATTERN = re.compile(r"^(?:img_|image_|frame_?|)(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 FLOW_PATTERN = re.compile(r"^(?:flow_)?([xy])_(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
 DEFAULT_FPS = 30.0
-
-
-class FrameFolderError(ActionrecError, RuntimeError):
-    """A frame folder that is empty, inconsistent or holds an unreadable image."""
+MAX_FPS = 10_000.0  # a larger rate read from a header or an fps file is taken as unknown
 
 
 def list_frames(folder: str | os.PathLike, *, modality: str = "rgb") -> list[Path] | list[tuple[Path, Path]]:
@@ -48,7 +48,7 @@ def list_frames(folder: str | os.PathLike, *, modality: str = "rgb") -> list[Pat
             (xs if m.group(1).lower() == "x" else ys)[int(m.group(2))] = n
     if set(xs) != set(ys):
         missing = sorted(set(xs) ^ set(ys))[:5]
-        raise FrameFolderError(f"{folder}: flow x and y frames do not pair up (unpaired numbers {missing})")
+        raise FrameFolderError(folder, f"flow x and y frames do not pair up (unpaired numbers {missing})")
     return [(folder / xs[k], folder / ys[k]) for k in sorted(xs)]
 
 
@@ -71,9 +71,9 @@ class FrameFolderReader:
         self._files = list_frames(folder, modality=modality)
         if not self._files:
             want = "img_00001.jpg" if modality == "rgb" else "flow_x_00001.jpg / flow_y_00001.jpg"
-            raise FrameFolderError(f"{folder}: no {modality} frames found (expected names like {want})")
+            raise FrameFolderError(folder, f"no {modality} frames found (expected names like {want})")
         fps = _read_text_number(folder / "fps", float)
-        self.fps = float(fps) if fps else DEFAULT_FPS
+        self.fps = float(fps) if fps and math.isfinite(fps) and 0 < fps <= MAX_FPS else DEFAULT_FPS
 
     def __len__(self) -> int:
         return len(self._files)
@@ -95,7 +95,7 @@ class FrameFolderReader:
 
         img = cv2.imread(str(path), flags)
         if img is None:
-            raise FrameFolderError(f"cannot read image {path}")
+            raise FrameFolderError(path.parent, f"cannot read image {path.name}")
         return img
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
@@ -119,11 +119,11 @@ class FrameFolderReader:
                 x = self._read(fx, cv2.IMREAD_GRAYSCALE)
                 y = self._read(fy, cv2.IMREAD_GRAYSCALE)
                 if x.shape != y.shape:
-                    raise FrameFolderError(f"{fx} and {fy} differ in size: {x.shape} vs {y.shape}")
+                    raise FrameFolderError(self.path, f"{fx.name} and {fy.name} differ in size: {x.shape} vs {y.shape}")
                 cache[i] = np.stack([x, y], axis=-1)
         shapes = {a.shape for a in cache.values()}
         if len(shapes) > 1:
-            raise FrameFolderError(f"{self.path}: frames differ in size {sorted(shapes)}")
+            raise FrameFolderError(self.path, f"frames differ in size {sorted(shapes)}")
         return np.stack([cache[i] for i in idx])
 
 

@@ -22,20 +22,19 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from actionrec.errors import ActionrecError, UsageError
+from actionrec.data.frames import MAX_FPS, FrameFolderReader
+from actionrec.errors import FramesMissingError, UsageError, VideoDecodeError
+
+__all__ = ["VideoReader", "open_video", "probe_video", "VideoDecodeError", "FramesMissingError", "VIDEO_EXTENSIONS"]
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv")
 
 
-class VideoDecodeError(ActionrecError, RuntimeError):
-    """A video that cannot be opened or decoded (corrupt, truncated, no video stream, no frames)."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot decode video {self.path}: {reason}")
+# Frames larger than this are refused before anything is allocated for them (8K UHD: 7680 x 4320)
+MAX_FRAME_SIDE = 8192
+MAX_FRAME_PIXELS = 7680 * 4320
 
 
 @runtime_checkable
@@ -61,14 +60,12 @@ def open_video(path: str | os.PathLike, *, modality: str = "rgb", threads: int =
     if modality not in ("rgb", "flow"):
         raise UsageError(f"modality must be 'rgb' or 'flow', got {modality!r}")
     if p.is_dir():
-        from actionrec.data.frames import FrameFolderReader
-
         return FrameFolderReader(p, modality=modality)
+    if p.is_symlink() and not p.exists():
+        raise VideoDecodeError(p, f"dangling symbolic link to {os.readlink(p)}")
     if not p.exists():
         # a list may name "x.avi" while the frames were extracted to the folder "x"
         if p.suffix.lower() in VIDEO_EXTENSIONS and p.with_suffix("").is_dir():
-            from actionrec.data.frames import FrameFolderReader
-
             return FrameFolderReader(p.with_suffix(""), modality=modality)
         raise FileNotFoundError(f"video not found: {p}")
     if modality == "flow":
@@ -79,7 +76,7 @@ def open_video(path: str | os.PathLike, *, modality: str = "rgb", threads: int =
 def _av_errors() -> tuple[type[BaseException], ...]:
     import av
 
-    errs: list[type[BaseException]] = [OSError, ValueError, UnicodeDecodeError]
+    errs: list[type[BaseException]] = [OSError, ValueError, UnicodeDecodeError, MemoryError]
     for name in ("FFmpegError", "AVError"):
         if hasattr(av, name):
             errs.append(getattr(av, name))
@@ -97,6 +94,8 @@ class VideoReader:
         self.path = str(path)
         self._threads = threads
         self._errors = _av_errors()
+        if os.path.isdir(self.path):
+            raise VideoDecodeError(self.path, "a directory, not a video file")
         if os.path.getsize(self.path) == 0:
             raise VideoDecodeError(self.path, "the file is empty")
         self._container = None
@@ -121,6 +120,11 @@ class VideoReader:
             raise VideoDecodeError(self.path, "no video stream")
         self._stream = self._container.streams.video[0]
         cc = self._stream.codec_context
+        if cc is None:  # FFmpeg has no decoder for this codec (or the codec tag is damaged)
+            tag = getattr(self._stream, "codec_tag", "") or "?"
+            raise VideoDecodeError(self.path, f"no decoder for the video codec (tag {tag!r})")
+        check_frame_size(self.path, cc.width, cc.height, what="header")
+        cc.options = {**cc.options, "max_pixels": str(MAX_FRAME_PIXELS)}  # FFmpeg refuses larger frames too
         if self._threads > 1:
             cc.thread_type = "AUTO"
             cc.thread_count = self._threads
@@ -131,6 +135,8 @@ class VideoReader:
         s = self._stream
         rate = s.average_rate or s.guessed_rate or s.base_rate
         self.fps = float(rate) if rate else 0.0
+        if not 0 < self.fps <= MAX_FPS:  # damaged time bases give 0, inf or nonsense: unknown
+            self.fps = 0.0
         packets = []  # (pts, dts, keyframe) of displayable packets, decode order
         for pkt in self._container.demux(s):
             if pkt.size == 0 or pkt.is_discard:
@@ -159,7 +165,8 @@ class VideoReader:
         self._kf_ts = [k[1] for k in kfs]
         if not self.fps and self._n > 1 and self._pts_mode and s.time_base:
             span = float((disp[-1] - disp[0]) * s.time_base)
-            self.fps = (self._n - 1) / span if span > 0 else 0.0
+            fps = (self._n - 1) / span if span > 0 else 0.0
+            self.fps = fps if 0 < fps <= MAX_FPS else 0.0
         self._needs_reopen = True  # demuxing consumed the file: reopen before decoding
 
     # --- public interface ------------------------------------------------------------------
@@ -232,6 +239,7 @@ class VideoReader:
 
     # --- decoding --------------------------------------------------------------------------
     def _to_array(self, frame) -> np.ndarray:  # noqa: ANN001
+        check_frame_size(self.path, frame.width, frame.height, what="decoded frame")
         if self.rotation is None:
             self.rotation = int(round(getattr(frame, "rotation", 0) or 0))
         arr = frame.to_ndarray(format="rgb24")
@@ -316,7 +324,14 @@ class VideoReader:
 
     def _truncated(self, decoded: int, wanted: int) -> None:
         self._n = min(self._n, decoded)
-        raise IndexError(f"{self.path}: frame {wanted} requested but only {decoded} frames decode")
+        raise FramesMissingError(self.path, f"frame {wanted} requested but it does not decode ({decoded} frames decoded)")
+
+
+def check_frame_size(path: str, width: int, height: int, *, what: str) -> None:
+    """Refuse frame sizes no real video has (before any frame of that size is allocated)."""
+    if width < 0 or height < 0 or width > MAX_FRAME_SIDE or height > MAX_FRAME_SIDE or width * height > MAX_FRAME_PIXELS:
+        raise VideoDecodeError(path, f"{what} frame size {width}x{height} is out of range "
+                                     f"(at most {MAX_FRAME_SIDE} per side and {MAX_FRAME_PIXELS} pixels)")
 
 
 def probe_video(path: str | os.PathLike) -> dict:

@@ -1,7 +1,7 @@
 """Deployment: ONNX export, ONNX Runtime and fast-CPU predictors, int8, benchmarks.
 
 Public entry points (imported lazily, so ``actionrec --help`` does not import torch):
-``load_predictor``/``Predictor`` (:mod:`.predictor`), ``export_onnx`` (:mod:`.onnx_export`),
+``load_predictor``/``Backend``/``register_backend`` (:mod:`.predictor`), ``export_onnx`` (:mod:`.onnx_export`),
 ``optimize_for_cpu`` (:mod:`.optimize`), ``quantize_onnx``/``quantize_torch`` (:mod:`.quantize`),
 ``run_bench`` (:mod:`.bench`).
 """
@@ -13,7 +13,8 @@ from typing import Any
 
 _EXPORTS = {
     "load_predictor": "predictor",
-    "Predictor": "predictor",
+    "Backend": "predictor",
+    "register_backend": "predictor",
     "export_onnx": "onnx_export",
     "ExportReport": "onnx_export",
     "read_onnx_meta": "onnx_export",

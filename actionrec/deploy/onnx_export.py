@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from actionrec.io import atomic_path
-from actionrec.meta import ModelMeta
+from actionrec.meta import ModelMeta, check_io, meta_from_json
 from actionrec.errors import ActionrecError
 
 __all__ = ["ExportReport", "ExportError", "export_onnx", "read_onnx_meta", "ort_session", "META_KEY", "INPUT_NAME", "OUTPUT_NAME"]
@@ -90,7 +90,19 @@ def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
     props = {p.key: p.value for p in model.metadata_props}
     if META_KEY not in props:
         raise ExportError(f"{path}: ONNX file without actionrec metadata (export it with `actionrec export`)")
-    return ModelMeta.from_json(props[META_KEY])
+    # i10-engine: the metadata is checked like a checkpoint's, and against the graph's output size
+    meta = meta_from_json(props[META_KEY], source=str(path), error=ExportError)
+    check_io(meta, in_channels=_static_dim(model.graph.input, 1), num_outputs=_static_dim(model.graph.output, -1),
+             source=str(path), error=ExportError)
+    return meta
+
+
+def _static_dim(values: Any, axis: int) -> int | None:
+    """Dimension ``axis`` of the first graph input/output (``None``: dynamic or not declared)."""
+    dims = values[0].type.tensor_type.shape.dim if values else []
+    if not dims or not -len(dims) <= axis < len(dims):
+        return None
+    return int(dims[axis].dim_value) if dims[axis].HasField("dim_value") else None
 
 
 _NOISY_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo", "torch.fx.experimental")

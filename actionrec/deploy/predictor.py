@@ -1,10 +1,13 @@
-"""One callable for inference, whatever the model file and the engine behind it.
+"""Inference backends: whatever the model file and the engine behind it, one tensor → logits callable.
 
-``load_predictor(source)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx`` file
-exported by ``actionrec export`` or a model with ``.meta``, and returns a :class:`Predictor`
+``load_predictor(source, backend=...)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx``
+file exported by ``actionrec export`` or a model with ``.meta``, and returns a :class:`Backend`
 mapping an (N, C, T, H, W) float32 tensor to (N, num_classes) float32 logits on the CPU.
-Pre- and post-processing are the caller's and identical for every backend, so an accuracy
-comparison between backends is "evaluate the same split twice".
+Pre- and post-processing are the caller's (:class:`actionrec.Predictor`) and identical for every
+backend, so an accuracy comparison between backends is "evaluate the same split twice".
+
+Backends are a registry ``name → loader`` (:data:`BACKENDS`); :func:`register_backend` adds one.
+A loader is called as ``loader(source, *, optimize, device, num_threads, example)``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,20 +26,19 @@ import torch.nn as nn
 from actionrec.errors import UsageError
 from actionrec.meta import ModelMeta
 
-__all__ = ["Predictor", "TorchPredictor", "OnnxPredictor", "load_predictor", "BACKENDS"]
+__all__ = ["Backend", "TorchPredictor", "OnnxPredictor", "load_predictor", "register_backend", "BACKENDS", "is_onnx"]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnxruntime")
 
-
-class Predictor:
+class Backend:
     """Callable ``(N, C, T, H, W) float32 → (N, num_classes) float32`` logits (CPU tensor)."""
 
     meta: ModelMeta
-    backend: str  # "torch" or "onnxruntime"
+    backend: str  # registry name: "torch", "onnxruntime", ...
     device: str = "cpu"
     info: dict[str, Any]  # how it was set up (optimisation, providers, ...), for logs and benchmarks
+    fixed_clip_len: int | None = None  # the clip length a file was exported with, if it cannot take others
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -53,7 +56,7 @@ class Predictor:
         return f"{type(self).__name__}(arch={self.meta.arch!r}, backend={self.backend!r}, device={self.device!r}, info={self.info})"
 
 
-class TorchPredictor(Predictor):
+class TorchPredictor(Backend):
     """A PyTorch module (eager or optimised) in eval mode, run under ``inference_mode``."""
 
     backend = "torch"
@@ -71,7 +74,7 @@ class TorchPredictor(Predictor):
         return out.float().cpu()
 
 
-class OnnxPredictor(Predictor):
+class OnnxPredictor(Backend):
     """An ONNX Runtime session on one of our exported files."""
 
     backend = "onnxruntime"
@@ -81,8 +84,11 @@ class OnnxPredictor(Predictor):
         self.meta = meta
         self.device = device
         self.info = dict(info or {})
-        self._input = session.get_inputs()[0].name
+        inp = session.get_inputs()[0]
+        self._input = inp.name
         self._output = session.get_outputs()[0].name
+        shape = list(inp.shape)
+        self.fixed_clip_len = shape[2] if len(shape) == 5 and isinstance(shape[2], int) else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -126,59 +132,30 @@ def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
         if meta is None:
             raise UsageError(f"load_predictor: the {type(source).__name__} model has no .meta (ModelMeta)")
         return source.eval(), meta
-    from actionrec.checkpoint import load_model
+    from actionrec.factory import load_model
 
     model = load_model(source)
     return model, model.meta
 
 
-def load_predictor(
-    source: str | Path | nn.Module,
-    *,
-    backend: str = "auto",
-    optimize: bool | None = None,
-    device: str = "cpu",
-    num_threads: int | None = None,
-    example: torch.Tensor | None = None,
-) -> Predictor:
-    """Build a :class:`Predictor`.
+def _load_onnxruntime(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
+                      example: torch.Tensor | None) -> OnnxPredictor:
+    if is_onnx(source):
+        return _onnx_predictor(Path(source), meta=None, optimize=optimize, device=device, num_threads=num_threads)
+    model, meta = _torch_model(source)
+    from actionrec.deploy.onnx_export import export_onnx
 
-    Args:
-        source: one of our ``.safetensors`` checkpoints, an ``.onnx`` file exported by us (its
-            metadata gives ``meta``), or a model with ``.meta``.
-        backend: ``"auto"`` (``.onnx`` → onnxruntime, else torch), ``"torch"`` or ``"onnxruntime"``
-            (a checkpoint or model is exported to a temporary ONNX file first, with the parity check).
-        optimize: ``None`` = default: on CPU the exact fast path (Conv+BN folding + channels-last-3d,
-            checked against eager; falls back to eager with a warning if it fails or is not exact);
-            ``True`` = the fast path, errors are raised; ``False`` = plain eager (ORT: basic graph
-            optimisations only).
-        device: ``"cpu"`` or ``"cuda[:i]"``.
-        num_threads: intra-op threads (torch: ``torch.set_num_threads``, process-wide; ORT: per session).
-        example: input for the fast path's exactness check (default: ``meta.input_shape(1)``).
-    """
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    is_onnx = isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".onnx"
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise FileNotFoundError(f"{source}: no such model file")
-    if backend == "auto":
-        backend = "onnxruntime" if is_onnx else "torch"
-    _set_threads(num_threads)
+    with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
+        tmp = Path(d) / f"{meta.arch}.onnx"
+        report = export_onnx(model, tmp, meta=meta, batch=1, example=example)
+        pred = _onnx_predictor(tmp, meta=meta, optimize=optimize, device=device, num_threads=num_threads)
+    pred.info.update(file=None, exported_max_abs_diff=report.max_abs_diff)
+    return pred
 
-    if backend == "onnxruntime":
-        if is_onnx:
-            return _onnx_predictor(Path(source), meta=None, optimize=optimize, device=device, num_threads=num_threads)
-        model, meta = _torch_model(source)
-        from actionrec.deploy.onnx_export import export_onnx
 
-        with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
-            tmp = Path(d) / f"{meta.arch}.onnx"
-            report = export_onnx(model, tmp, meta=meta, batch=1, example=example)
-            pred = _onnx_predictor(tmp, meta=meta, optimize=optimize, device=device, num_threads=num_threads)
-        pred.info.update(file=None, exported_max_abs_diff=report.max_abs_diff)
-        return pred
-
-    if is_onnx:
+def _load_torch(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
+                example: torch.Tensor | None) -> TorchPredictor:
+    if is_onnx(source):
         raise UsageError(f"{source}: an ONNX file runs with --backend onnxruntime, not torch")
     model, meta = _torch_model(source)
     model = model.to(device)
@@ -197,3 +174,51 @@ def load_predictor(
     elif optimize and not on_cpu:
         log.info("optimize applies to the CPU path only; running eager on %s", device)
     return TorchPredictor(model, meta, device=device, info=info)
+
+
+BackendLoader = Callable[..., Backend]
+BACKENDS: dict[str, BackendLoader] = {"torch": _load_torch, "onnxruntime": _load_onnxruntime}
+
+
+def register_backend(name: str, loader: BackendLoader) -> None:
+    """Add a backend: ``loader(source, *, optimize, device, num_threads, example) -> Backend``."""
+    BACKENDS[name] = loader
+
+
+def is_onnx(source: object) -> bool:
+    return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".onnx"
+
+
+def load_predictor(
+    source: str | Path | nn.Module,
+    *,
+    backend: str = "auto",
+    optimize: bool | None = None,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    example: torch.Tensor | None = None,
+) -> Backend:
+    """Build a :class:`Backend`.
+
+    Args:
+        source: one of our ``.safetensors`` checkpoints, an ``.onnx`` file exported by us (its
+            metadata gives ``meta``), or a model with ``.meta``.
+        backend: ``"auto"`` (``.onnx`` → onnxruntime, else torch) or a name of :data:`BACKENDS`
+            (``"torch"``, ``"onnxruntime"``: a checkpoint or model is exported to a temporary ONNX
+            file first, with the parity check).
+        optimize: ``None`` = default: on CPU the exact fast path (Conv+BN folding + channels-last-3d,
+            checked against eager; falls back to eager with a warning if it fails or is not exact);
+            ``True`` = the fast path, errors are raised; ``False`` = plain eager (ORT: basic graph
+            optimisations only).
+        device: ``"cpu"`` or ``"cuda[:i]"``.
+        num_threads: intra-op threads (torch: ``torch.set_num_threads``, process-wide; ORT: per session).
+        example: input for the fast path's exactness check (default: ``meta.input_shape(1)``).
+    """
+    if backend != "auto" and backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of auto, {', '.join(BACKENDS)}")
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise FileNotFoundError(f"{source}: no such model file")
+    if backend == "auto":
+        backend = "onnxruntime" if is_onnx(source) else "torch"
+    _set_threads(num_threads)
+    return BACKENDS[backend](source, optimize=optimize, device=device, num_threads=num_threads, example=example)

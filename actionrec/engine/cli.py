@@ -7,81 +7,117 @@ import json
 import sys
 from pathlib import Path
 
+from actionrec.cli import float_arg, int_arg
+from actionrec.data.pipeline import MAX_CLIPS
 from actionrec.errors import UsageError
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("train", help="train a model from a YAML recipe (also under torchrun for several processes)")
     p.add_argument("config", help="recipe YAML (see configs/)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8 (may be repeated)")
     p.add_argument("--output-dir", help="shorthand for --set output_dir=DIR")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT", help="continue a run (newest checkpoint of output_dir, or CKPT)")
-    p.add_argument("--stop-after-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stop-after-epoch", type=int_arg(1), default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="evaluate one or more checkpoints (clip- and video-level accuracy)")
     p.add_argument("checkpoints", nargs="+", help="model checkpoints (.safetensors) or ONNX files")
     _data_args(p)
     p.add_argument("--subset", default="val", choices=["train", "val", "test"])
-    p.add_argument("--clips", type=int, default=10, help="clips per video (default 10)")
+    p.add_argument("--clips", type=int_arg(1, MAX_CLIPS), default=10, help="clips per video (default 10)")
     p.add_argument("--crops", type=int, default=3, choices=[1, 3], help="spatial crops per clip (default 3)")
-    p.add_argument("--batch-size", type=int, default=4, help="videos per batch")
-    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several)")
+    p.add_argument("--batch-size", type=int_arg(1, 1024), default=4, help="videos per batch")
+    p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several, named after it)")
     _backend_args(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("fuse", help="combine saved predictions (e.g. RGB + flow) with weights")
     p.add_argument("predictions", nargs="+", help="predictions.npz files written by `actionrec eval`")
-    p.add_argument("--weights", type=float, nargs="+", help="one weight per file (default: equal)")
+    p.add_argument("--weights", type=float_arg(), nargs="+", help="one weight per file, >= 0 (default: equal)")
     p.add_argument("--on", choices=["probs", "logits"], default="probs", help="sum softmax probabilities or logits")
     p.add_argument("--out", default="eval_fused", help="output directory")
     p.set_defaults(func=_fuse)
 
-    p = sub.add_parser("predict", help="top-k actions of a video, optionally drawn on it")
-    p.add_argument("checkpoint")
-    p.add_argument("video")
-    p.add_argument("--topk", type=int, default=5)
-    p.add_argument("--clips", type=int, default=0, help="clips to average (0: whole short video, else up to 10)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--out", help="write the video with the prediction drawn on it (.gif or .mp4)")
+    p = sub.add_parser(
+        "predict", help="top-k actions of videos: files, folders, globs or a list; one row per video with --output",
+        description="Top-k actions of one video, or of a whole collection (resumable, shardable). "
+        "MODEL is a checkpoint, an ONNX file or a known pretrained name (`actionrec models`).",
+    )
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="video files, folders (searched recursively) or glob patterns")
+    p.add_argument("--list", dest="list_file", metavar="FILE", help="a file with one video path per line")
+    p.add_argument("--output", metavar="FILE", help="write one row per video to FILE (.jsonl or .csv); a rerun skips videos already in it")
+    p.add_argument("--shard", metavar="i/N|auto", help="predict only shard i (0-based) of N; output goes to FILE.part-i-of-N.EXT "
+                   "(auto: from torchrun/SLURM variables)")
+    p.add_argument("--topk", type=int_arg(1, 10_000), default=5, help="labels per video (default 5)")
+    p.add_argument("--clips", type=int_arg(0, MAX_CLIPS), default=0, help=f"clips per video (0: from its length, up to 10; at most {MAX_CLIPS})")
+    p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="spatial crops per clip (default 1)")
+    p.add_argument("--workers", type=int_arg(0, 64), default=None, help="decoding processes for several videos (default: cores/4, 1-4)")
+    p.add_argument("--batch-size", type=int_arg(1, 1024), default=8, help="clips per forward pass, across videos (default 8)")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per video)")
+    p.add_argument("--out", help="one video only: write it with the prediction drawn on it (.gif or .mp4)")
     _backend_args(p)
+    _preprocess_args(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("stream", help="predictions over time on a long video or a camera (index, e.g. 0)")
-    p.add_argument("checkpoint")
+    p.add_argument("model", metavar="MODEL")
     p.add_argument("source", help="video file or camera index")
-    p.add_argument("--step", type=int, default=None, help="frames between predictions (default: half a window)")
-    p.add_argument("--smooth", type=int, default=3, help="windows averaged (default 3)")
-    p.add_argument("--topk", type=int, default=3)
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--step", type=int_arg(1, 100_000), default=None, help="frames between predictions (default: half a window)")
+    p.add_argument("--smooth", type=int_arg(1, 1000), default=3, help="windows averaged (default 3)")
+    p.add_argument("--topk", type=int_arg(1, 10_000), default=3)
+    p.add_argument("--max-frames", type=int_arg(1, 10**9), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction")
     p.add_argument("--out", help="also write the annotated video (.gif or .mp4)")
     _backend_args(p)
+    _preprocess_args(p)
     p.set_defaults(func=_stream)
 
     p = sub.add_parser("demo", help="synthetic data -> train a small model on the CPU -> evaluate -> annotated prediction")
     p.add_argument("--out", default="actionrec-demo", help="output directory (default ./actionrec-demo)")
     p.add_argument("--fast", action="store_true", help="a one-minute smoke version (low accuracy)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int_arg(1, 4096), default=None, help="torch threads (default: one per core, less one for data loading)")
     p.set_defaults(func=_demo)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (a recipe's data section, or the options below)")
     g.add_argument("--config", help="recipe YAML whose data section to use")
-    g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...)")
+    g.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...; may be repeated)")
     g.add_argument("--root", help="videos directory (data.root)")
     g.add_argument("--list", help="list file '<path> <label>' (data.val_list, format 'list')")
     g.add_argument("--format", choices=["list", "folder", "ucf101", "hmdb51", "kinetics"], help="data.format")
     g.add_argument("--annotations", help="data.annotations (ucf101/hmdb51 split folder, kinetics csv)")
-    g.add_argument("--split", type=int, help="data.split")
-    g.add_argument("--workers", type=int, help="data.num_workers")
+    g.add_argument("--split", type=int_arg(1), help="data.split")
+    g.add_argument("--workers", type=int_arg(0, 1024), help="data.num_workers (0: decode in this process)")
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto")
+    p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch), torch or onnxruntime")
     p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int_arg(1, 1024), default=None,
+                   help="inference threads (default: the cores this process may use)")
+
+
+def _preprocess_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("preprocessing (default: the model's; a warning names each change)")
+    g.add_argument("--clip-len", type=int_arg(1, 1024), default=None, help="frames per clip")
+    g.add_argument("--stride", type=int_arg(1, 64), default=None, help="frame stride inside a clip")
+    g.add_argument("--resize-short", type=int_arg(1, 4096), default=None, help="short side before cropping")
+    g.add_argument("--crop", type=int_arg(1, 4096), default=None, help="square crop size")
+
+
+def _predictor(args: argparse.Namespace, **kwargs):  # noqa: ANN003, ANN202
+    from actionrec.inference import Predictor
+
+    return Predictor(
+        args.model, backend=args.backend, device=args.device, threads=args.threads,
+        optimize=False if args.no_optimize else None, clip_len=args.clip_len, frame_stride=args.stride,
+        resize_short=args.resize_short, crop_size=args.crop, **kwargs,
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -116,27 +152,33 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from actionrec.engine.evaluate import evaluate_checkpoint, write_report, write_summary
+    from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
+
+    from actionrec.io import output_lock
 
     data = _data_config(args)
-    out = Path(args.out)
-    rows = []
     for ckpt in args.checkpoints:
         if not Path(ckpt).is_file():
             raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-        preds, m = evaluate_checkpoint(
-            ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
-            backend=args.backend, optimize=False if args.no_optimize else None, device=args.device,
-        )
-        dst = out if len(args.checkpoints) == 1 else out / Path(ckpt).stem
-        rows.append(write_report(dst, preds, m, name=str(ckpt)))
-        print(
-            f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
-            f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
-        )
-    if len(rows) > 1:
-        csv_path, md_path = write_summary(rows, out)
-        print(md_path.read_text())
+    out = Path(args.out)
+    several = len(args.checkpoints) > 1
+    folders = report_names(args.checkpoints) if several else ["."]
+    rows = []
+    with output_lock(out, purpose="eval"):
+        for ckpt, folder in zip(args.checkpoints, folders):
+            preds, m = evaluate_checkpoint(
+                ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
+                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
+            )
+            dst = out / folder if several else out
+            rows.append({"folder": folder, **write_report(dst, preds, m, name=str(ckpt))} if several else write_report(dst, preds, m, name=str(ckpt)))
+            print(
+                f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
+                f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
+            )
+        if several:
+            _, md_path = write_summary(rows, out)
+            print(md_path.read_text())
     return 0
 
 
@@ -153,47 +195,88 @@ def _fuse(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from actionrec.engine.predict import load_for_inference, predict_video, write_annotated
+    from actionrec.engine.predict import PredictionFile, collect_videos, predict_collection, shard_output
+    from actionrec.engine.visualize import annotate_video, check_video_output
+    from actionrec.shard import parse_shard, take_shard
 
-    if not Path(args.video).exists():
-        raise FileNotFoundError(f"video not found: {args.video}")
-    predictor, meta = load_for_inference(args.checkpoint, backend=args.backend, optimize=False if args.no_optimize else None, device=args.device)
-    result = predict_video(predictor, meta, args.video, num_clips=args.clips, topk=args.topk)
-    if args.json:
-        print(json.dumps(result.to_json()))
-    else:
-        print(f"{args.video} ({result.num_clips} clip(s) of {result.clip_len} frames):")
-        for label, score in result.topk:
-            print(f"  {score:7.4f}  {label}")
+    if not args.inputs and not args.list_file:
+        raise UsageError("give at least one INPUT (video, folder or glob) or --list FILE")
+    shard = parse_shard(args.shard)
     if args.out:
-        write_annotated(args.video, result, args.out)
-        print(f"wrote {args.out}", file=sys.stderr if args.json else sys.stdout)
+        check_video_output(args.out)
+    if args.output:
+        output_path = shard_output(args.output, shard)
+        if output_path.suffix.lower() not in (".jsonl", ".csv"):
+            raise UsageError(f"{args.output}: --output must end in .jsonl or .csv")
+    videos = take_shard(collect_videos(args.inputs, list_file=args.list_file), shard)
+    single = len(videos) == 1 and len(args.inputs) == 1 and not args.list_file and Path(args.inputs[0]).is_file()
+    if args.out and not single:
+        raise UsageError("--out draws the prediction on one video; give exactly one video file")
+    if not videos:
+        raise UsageError("no videos found in " + ", ".join(args.inputs + ([args.list_file] if args.list_file else [])))
+    predictor = _predictor(args, num_clips=args.clips or None, num_crops=args.crops, batch_size=args.batch_size)
+    topk = predictor.check_topk(args.topk)
+
+    def show(pred) -> None:  # noqa: ANN001
+        if args.json:
+            print(json.dumps(pred.to_dict()), flush=True)
+        elif pred.error:
+            print(f"{pred.video}: error: {pred.error}", flush=True)
+        else:
+            trunc = ", truncated" if pred.truncated else ""
+            print(f"{pred.video} ({pred.clips} clip(s) of {pred.clip_len} frames{trunc}):")
+            for label, score in pred.topk:
+                print(f"  {score:7.4f}  {label}", flush=True)
+
+    if single and not args.output:  # one video: errors are errors (exit 2), as before
+        pred = predictor.predict(videos[0], topk=topk)
+        show(pred)
+        if args.out:
+            annotate_video(videos[0], args.out, pred.topk)
+            print(f"wrote {args.out}", file=sys.stderr if args.json else sys.stdout)
+        return 0
+    if args.output:
+        with PredictionFile(output_path, topk=topk) as out:
+            if out.done:
+                print(f"{output_path}: {len(out.done)} videos already done, skipping them", file=sys.stderr)
+            r = predict_collection(predictor, videos, out, topk=topk, workers=args.workers, batch_size=args.batch_size)
+        print(f"{r.written} videos predicted ({r.errors} unreadable) in {r.seconds:.1f} s, "
+              f"{r.skipped} skipped as already done -> {output_path}", file=sys.stderr)
+    else:
+        r = predict_collection(predictor, videos, None, topk=topk, workers=args.workers, batch_size=args.batch_size,
+                               on_result=show)
+        print(f"{r.written} videos predicted ({r.errors} unreadable) in {r.seconds:.1f} s", file=sys.stderr)
     return 0
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from actionrec.engine.predict import load_for_inference
     from actionrec.engine.stream import iter_frames, stream_predictions
+    from actionrec.engine.visualize import VideoWriter, check_video_output, draw_predictions
 
-    predictor, meta = load_for_inference(args.checkpoint, backend=args.backend, optimize=False if args.no_optimize else None, device=args.device)
+    if args.out:
+        check_video_output(args.out)
+    predictor = _predictor(args)
     frames, fps = iter_frames(args.source, max_frames=args.max_frames)
-    drawn: list = []
-    on_frame = None
-    if args.out:
-        from actionrec.engine.visualize import draw_label
+    writer = VideoWriter(args.out, fps=fps) if args.out else None
+    drawn = iter(range(10**12))
 
-        def on_frame(frame, topk):  # noqa: ANN001, ANN202
-            drawn.append(draw_label(frame, [f"{lab}: {100 * s:.1f}%" for lab, s in topk] or ["..."]))
+    def draw(frame, topk) -> None:  # noqa: ANN001
+        writer.write(draw_predictions(frame, topk, time_s=next(drawn) / fps))
 
-    for ev in stream_predictions(predictor, meta, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk, on_frame=on_frame):
-        if args.json:
-            print(json.dumps(ev.to_json()), flush=True)
-        else:
-            print(f"{ev.time:8.2f}s  " + "  ".join(f"{lab} {s:.3f}" for lab, s in ev.topk), flush=True)
-    if args.out:
-        from actionrec.engine.visualize import write_video
-
-        write_video(drawn, args.out, fps=fps)
+    try:
+        events = stream_predictions(predictor, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk,
+                                    on_frame=draw if writer is not None else None)
+        for ev in events:
+            if args.json:
+                print(json.dumps(ev.to_json()), flush=True)
+            else:
+                print(f"{ev.time:8.2f}s  " + "  ".join(f"{lab} {s:.3f}" for lab, s in ev.topk), flush=True)
+    except BaseException as e:
+        if writer is not None:
+            writer.close(e)
+        raise
+    if writer is not None:
+        writer.close()
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -24,7 +24,7 @@ from actionrec.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Predictions", "evaluate_checkpoint", "write_report", "fuse_predictions", "write_summary"]
+__all__ = ["Predictions", "evaluate_checkpoint", "write_report", "fuse_predictions", "report_names", "write_summary"]
 
 
 @dataclass
@@ -64,14 +64,6 @@ class Predictions:
             raise UsageError(f"{path}: not an actionrec predictions file ({e})") from e
 
 
-def _forward(predictor: Any, x: Any) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        out = predictor(x)
-    return out.detach().float().cpu().numpy() if hasattr(out, "detach") else np.asarray(out, dtype=np.float32)
-
-
 def evaluate_checkpoint(
     ckpt: str | Path,
     data: Any,
@@ -83,6 +75,7 @@ def evaluate_checkpoint(
     backend: str = "auto",
     optimize: bool | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     progress: bool = True,
 ) -> tuple[Predictions, EvalMetrics]:
     """Score every video of ``data`` (a DataConfig) with ``num_clips`` × ``num_crops`` views."""
@@ -91,9 +84,11 @@ def evaluate_checkpoint(
     from tqdm import tqdm
 
     from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess
-    from actionrec.engine.predict import load_for_inference
+    from actionrec.deploy.predictor import load_predictor
+    from actionrec.inference.threads import set_threads
 
-    predictor, meta = load_for_inference(ckpt, backend=backend, optimize=optimize, device=device)
+    predictor = load_predictor(ckpt, backend=backend, optimize=optimize, device=device, num_threads=set_threads(threads))
+    meta = predictor.meta
     samples, class_names = load_split(data, subset)
     if meta.num_classes != len(class_names):
         raise UsageError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
@@ -112,7 +107,7 @@ def evaluate_checkpoint(
             continue
         views, _labels, indices = batch
         b = views.shape[0]
-        out = _forward(predictor, views.flatten(0, 1)).reshape(b, v, -1)
+        out = predictor(views.flatten(0, 1)).numpy().reshape(b, v, -1)
         for j, i in enumerate(indices.tolist()):
             logits[i], done[i] = out[j], True
     if not done.all():
@@ -155,6 +150,8 @@ def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | Non
     weights = list(weights) if weights else [1.0] * len(files)
     if len(weights) != len(files):
         raise UsageError(f"{len(weights)} weights for {len(files)} prediction files")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise UsageError(f"fusion weights must be finite, >= 0 and not all 0, got {weights}")
     if on not in ("probs", "logits"):
         raise UsageError(f"on must be 'probs' or 'logits', got {on!r}")
     parts = [Predictions.load(f) for f in files]
@@ -174,6 +171,27 @@ def fuse_predictions(files: Sequence[str | Path], weights: Sequence[float] | Non
         total[order] += w * scores
     fused = np.log(np.maximum(total / sum(weights), 1e-12)) if on == "probs" else total
     return Predictions(list(ref.videos), ref.labels.copy(), fused[:, None].astype(np.float32), list(ref.class_names))
+
+
+def report_names(checkpoints: Sequence[str | Path]) -> list[str]:
+    """One distinct folder name per checkpoint: its stem, with as many parent folders as it takes.
+
+    ``runs/a/best.safetensors`` and ``runs/b/best.safetensors`` → ``a_best``, ``b_best``; the same
+    file given twice gets ``_2``, ``_3``, … so that no report ever overwrites another.
+    """
+    parts = [Path(c).with_suffix("").parts or ("model",) for c in checkpoints]
+    depth = 1
+    while True:
+        names = ["_".join(p[-depth:]).lstrip("._/") or "model" for p in parts]
+        if len(set(names)) == len(names) or depth >= max(len(p) for p in parts):
+            break
+        depth += 1
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
 
 
 def write_summary(rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:

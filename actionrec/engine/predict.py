@@ -1,124 +1,233 @@
-"""Predicting the action of one video: sampling clips, scoring them, drawing the result.
+"""``actionrec predict`` over collections: which videos, and one resumable output row per video.
 
-Sampling (``num_clips``): with ``L = clip_len`` and ``s = frame_stride`` from the model's
-preprocessing and ``n`` frames in the video,
+* :func:`collect_videos`: files, folders (recursive; a file is a video if its extension says so
+  or, for other extensions, if FFmpeg finds a video stream in it), glob patterns, list files.
+* :class:`PredictionFile`: ``.jsonl`` or ``.csv`` rows appended and flushed one by one; a rerun
+  reads the rows already there (a torn last line from a killed run is cut off) and skips them.
+* :func:`predict_collection`: the loop, with a progress bar (videos/s, ETA).
 
-* ``num_clips=0`` (auto): a video of at most ``2·L·s`` frames is scored as **one clip holding the
-  whole video** (every ``s``-th frame; videos shorter than ``L`` frames are stretched to ``L`` by
-  repeating frames); longer videos get ``min(10, ⌈n / (L·s)⌉)`` clips;
-* ``num_clips=N``: N clips of L frames, start points spaced uniformly over the video.
-
-Clip scores are averaged as softmax probabilities.
+The model, clips and batching are :class:`actionrec.Predictor`'s (``predict_many``).
 """
 
 from __future__ import annotations
 
+import csv
+import glob
+import io
+import json
 import logging
-import math
+import os
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from actionrec.engine.metrics import softmax
-from actionrec.errors import UsageError
-from actionrec.meta import ModelMeta
+from actionrec.data.video import VIDEO_EXTENSIONS
+from actionrec.errors import LockedError, UsageError
+from actionrec.inference.predictor import Prediction, Predictor
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VideoPrediction", "clip_indices", "predict_video", "load_for_inference", "MAX_GIF_FRAMES"]
+__all__ = ["collect_videos", "is_video_file", "PredictionFile", "shard_output", "predict_collection", "PredictSummary"]
 
-MAX_GIF_FRAMES = 300
+VIDEO_SUFFIXES = frozenset((*VIDEO_EXTENSIONS, ".gif"))
+# never probed: frames of extracted folders, our own outputs, text, models
+NOT_VIDEO_SUFFIXES = frozenset((".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".txt", ".json", ".jsonl",
+                                ".csv", ".md", ".yaml", ".yml", ".npz", ".npy", ".py", ".safetensors", ".onnx", ".pt",
+                                ".pth", ".lock", ".tmp", ".html", ".xml", ".pdf", ".zip", ".tar", ".gz"))
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` has a video extension, or FFmpeg opens it and finds a video stream (not a still image)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return True
+    if suffix in NOT_VIDEO_SUFFIXES or p.name.startswith("."):
+        return False
+    import av
+
+    try:
+        with av.open(str(p)) as c:
+            formats = c.format.name.split(",")
+            if any(f == "image2" or f.endswith("_pipe") for f in formats):
+                return False
+            return bool(c.streams.video)
+    except Exception:  # noqa: BLE001 - anything FFmpeg cannot open is not a video for this purpose
+        return False
+
+
+def _walk(folder: Path) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in sorted(files) if is_video_file(os.path.join(root, f))]
+    return found
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """Paths in a list file: one per line; blank lines and ``#`` comments ignored."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"list file not found: {p}")
+    return [s for line in p.read_text(encoding="utf-8").splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
+def collect_videos(inputs: Sequence[str], *, list_file: str | None = None) -> list[str]:
+    """The videos named by ``inputs`` and ``list_file``, in order, without duplicates.
+
+    A folder is searched recursively (hidden entries skipped), a pattern with ``*``/``?``/``[`` is
+    expanded (``**`` recursive). A named file that does not exist is an error; entries of a list
+    file are taken as given (a missing one becomes an error row).
+    """
+    out: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = _walk(p)
+            if not found:
+                log.warning("%s: no videos found", item)
+            out += found
+        elif p.exists():
+            out.append(item)
+        elif glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise UsageError(f"{item}: no file matches the pattern")
+            for m in matches:
+                out += _walk(Path(m)) if Path(m).is_dir() else [m] if is_video_file(m) else []
+        else:
+            raise FileNotFoundError(f"video not found: {item}")
+    if list_file:
+        out += read_list(list_file)
+    return list(dict.fromkeys(out))
+
+
+def shard_output(path: str | os.PathLike, shard: tuple[int, int]) -> Path:
+    """``preds.jsonl`` → ``preds.part-3-of-16.jsonl`` for shard 3 of 16 (unchanged for one shard)."""
+    p = Path(path)
+    i, n = shard
+    return p if n == 1 else p.with_name(f"{p.stem}.part-{i}-of-{n}{p.suffix}")
+
+
+class PredictionFile:
+    """Rows of predictions in ``.jsonl`` or ``.csv``, appended and flushed one at a time (see module docstring).
+
+    Holds an exclusive ``flock`` on the file while open: a second writer fails with
+    :class:`~actionrec.errors.LockedError` (shards write separate files, so they never collide).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, topk: int) -> None:
+        self.path = Path(path)
+        self.kind = self.path.suffix.lower()
+        if self.kind not in OUTPUT_SUFFIXES:
+            raise UsageError(f"{self.path}: --output must end in .jsonl or .csv")
+        self.topk = topk
+        self.columns = ["video"] + [f"{k}_{i}" for i in range(1, topk + 1) for k in ("label", "score")] + \
+            ["clips", "duration", "truncated", "error"]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "a+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        import fcntl
+
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.close()
+            raise LockedError(f"{self.path}: another actionrec predict is writing this file") from None
+        self.done = self._read_done()
+
+    def _read_done(self) -> set[str]:
+        self._f.seek(0)
+        text = self._f.read()
+        if text and not text.endswith("\n"):  # a run killed mid-row: drop the torn row
+            keep = text.rfind("\n") + 1
+            log.warning("%s: dropping an incomplete last row (%d bytes) from an interrupted run", self.path, len(text) - keep)
+            self._f.truncate(keep)
+            text = text[:keep]
+        if not text:
+            if self.kind == ".csv":
+                self._append(",".join(self.columns) + "\n")
+            return set()
+        if self.kind == ".jsonl":
+            done = set()
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        done.add(json.loads(line)["video"])
+                    except (ValueError, KeyError, TypeError) as e:
+                        raise UsageError(f"{self.path}:{n}: not a prediction row ({e}); choose another --output") from None
+            return done
+        rows = list(csv.reader(io.StringIO(text)))
+        if rows[0] != self.columns:
+            raise UsageError(f"{self.path}: its columns ({len(rows[0])}) are not those of --topk {self.topk}; "
+                             "use the --topk it was written with, or another --output")
+        return {r[0] for r in rows[1:] if r}
+
+    def _append(self, text: str) -> None:
+        self._f.seek(0, os.SEEK_END)
+        self._f.write(text)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def write(self, pred: Prediction) -> None:
+        d = pred.to_dict()
+        if self.kind == ".jsonl":
+            self._append(json.dumps(d, ensure_ascii=False) + "\n")
+            return
+        cells: list[object] = [d["video"]]
+        for i in range(self.topk):
+            p = d["predictions"][i] if i < len(d["predictions"]) else {"label": "", "score": ""}
+            cells += [p["label"], p["score"]]
+        cells += [d["clips"], d["duration"], int(d["truncated"]), d.get("error", "")]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(cells)
+        self._append(buf.getvalue())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> PredictionFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
-class VideoPrediction:
-    video: str
-    probs: np.ndarray  # (K,) mean softmax over clips
-    topk: list[tuple[str, float]]
-    num_clips: int
-    clip_len: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"video": self.video, "predictions": [{"label": lab, "score": round(float(s), 6)} for lab, s in self.topk]}
+class PredictSummary:
+    videos: int  # in this shard
+    skipped: int  # already in the output
+    written: int
+    errors: int
+    seconds: float
 
 
-def clip_indices(n: int, *, clip_len: int, stride: int = 1, num_clips: int = 0) -> list[list[int]]:
-    """Frame indices of the clips to score (see the module docstring)."""
-    if n <= 0:
-        raise UsageError("the video has no frames")
-    span = clip_len * stride
-    if num_clips == 0:
-        if n <= 2 * span:
-            idx = list(range(0, n, stride))
-            if len(idx) < clip_len:
-                idx = np.linspace(0, n - 1, clip_len).round().astype(int).tolist()
-            return [idx]
-        num_clips = min(10, math.ceil(n / span))
-    if n < span:
-        base = np.linspace(0, n - 1, clip_len).round().astype(int).tolist()
-        return [base] * num_clips
-    starts = np.linspace(0, n - span, num_clips).round().astype(int) if num_clips > 1 else np.array([(n - span) // 2])
-    return [list(range(int(s), int(s) + span, stride)) for s in starts]
+def predict_collection(predictor: Predictor, videos: Iterable[str], output: PredictionFile | None, *, topk: int,
+                       workers: int | None = None, batch_size: int | None = None, progress: bool | None = None,
+                       on_result=None) -> PredictSummary:  # noqa: ANN001
+    """Predict every video not yet in ``output``; each row is written as soon as it is known."""
+    from tqdm import tqdm
 
-
-def load_for_inference(source: Any, *, backend: str = "auto", optimize: bool | None = None, device: str = "cpu") -> tuple[Any, ModelMeta]:
-    """``(predictor, meta)`` for a checkpoint / ONNX file / module, through the deploy area's ``load_predictor``."""
-    from actionrec.deploy.predictor import load_predictor
-
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {source}")
-    source = str(source) if isinstance(source, Path) else source
-    predictor = load_predictor(source, backend=backend, optimize=optimize, device=device)
-    meta = getattr(predictor, "meta", None)
-    if meta is None:
-        raise UsageError(f"{source}: no model metadata (class names, preprocessing)")
-    return predictor, meta
-
-
-def predict_video(
-    predictor: Any,
-    meta: ModelMeta,
-    video: str | Path,
-    *,
-    num_clips: int = 0,
-    topk: int = 5,
-    batch_size: int = 4,
-) -> VideoPrediction:
-    """Score ``video`` with ``predictor`` (``(N,C,T,H,W)`` → ``(N,K)`` logits)."""
-    import torch
-
-    from actionrec.data.transforms import build_transform
-    from actionrec.data.video import open_video
-    from actionrec.engine.evaluate import _forward
-
-    if not Path(video).exists():
-        raise FileNotFoundError(f"video not found: {video}")
-    pre = meta.preprocess
-    reader = open_video(video, modality=meta.modality)
-    clips = clip_indices(len(reader), clip_len=pre.clip_len, stride=pre.frame_stride, num_clips=num_clips)
-    transform = build_transform(pre, train=False, modality=meta.modality)
-    probs = []
-    for i in range(0, len(clips), batch_size):
-        x = torch.stack([torch.as_tensor(transform(reader.get_frames(c))) for c in clips[i : i + batch_size]])
-        probs.append(softmax(_forward(predictor, x)))
-    p = np.concatenate(probs).mean(axis=0)
-    order = np.argsort(-p, kind="stable")[: max(1, topk)]
-    return VideoPrediction(str(video), p, [(meta.label(int(k)), float(p[k])) for k in order], len(clips), len(clips[0]))
-
-
-def write_annotated(video: str | Path, result: VideoPrediction, out: str | Path, *, lines: int = 3) -> Path:
-    """Write ``video`` with the top predictions drawn on every frame to ``out`` (.gif or .mp4)."""
-    from actionrec.data.video import open_video
-    from actionrec.engine.visualize import draw_label, write_video
-
-    reader = open_video(video)
-    n = len(reader)
-    idx = list(range(n))
-    if Path(out).suffix.lower() == ".gif" and n > MAX_GIF_FRAMES:
-        log.warning("%s: writing only the first %d of %d frames to the GIF", out, MAX_GIF_FRAMES, n)
-        idx = idx[:MAX_GIF_FRAMES]
-    text = [f"{lab}: {100 * s:.1f}%" for lab, s in result.topk[:lines]]
-    frames = [draw_label(f, text) for f in reader.get_frames(idx)]
-    return write_video(frames, out, fps=float(getattr(reader, "fps", 12.0) or 12.0))
+    videos = list(videos)
+    todo = [v for v in videos if output is None or v not in output.done]
+    t0 = time.perf_counter()
+    errors = written = 0
+    bar = tqdm(total=len(todo), unit="video", desc="predict", disable=None if progress is None else not progress,
+               dynamic_ncols=True)
+    try:
+        for pred in predictor.predict_many(todo, topk=topk, workers=workers, batch_size=batch_size):
+            if pred.error:
+                errors += 1
+                log.warning("%s", pred.error)
+            if output is not None:
+                output.write(pred)
+            if on_result is not None:
+                on_result(pred)
+            written += 1
+            bar.update(1)
+            if errors:
+                bar.set_postfix(errors=errors, refresh=False)
+    finally:
+        bar.close()
+    return PredictSummary(len(videos), len(videos) - len(todo), written, errors, time.perf_counter() - t0)

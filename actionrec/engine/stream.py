@@ -1,6 +1,6 @@
 """Predictions over time on a long video or a camera: a sliding window of frames.
 
-Every ``step`` frames the last ``clip_len × frame_stride`` frames are scored; the printed
+Every ``step`` frames the last ``(clip_len − 1) × frame_stride + 1`` frames are scored; the printed
 prediction is the mean softmax of the last ``smooth`` windows (as webcam demos do, to keep the
 label from flickering).
 """
@@ -11,15 +11,16 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from actionrec.engine.metrics import softmax
-from actionrec.meta import ModelMeta
+from actionrec.data.pipeline import VideoClips
+from actionrec.errors import UsageError
+from actionrec.inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,8 @@ def iter_frames(source: str, *, max_frames: int | None = None) -> tuple[Iterator
 
 
 def stream_predictions(
-    predictor: Any,
-    meta: ModelMeta,
-    frames: Iterator[np.ndarray],
+    predictor: Predictor,
+    frames: Iterable[np.ndarray],
     *,
     fps: float,
     step: int | None = None,
@@ -82,31 +82,34 @@ def stream_predictions(
 ) -> Iterator[StreamEvent]:
     """Yield a :class:`StreamEvent` every ``step`` frames (default: half a window) once a window is full.
 
-    ``on_frame(frame, current_topk)`` is called for every frame (e.g. to draw and save it).
+    The window ending at frame ``i`` holds frames ``pipeline.window(i - span + 1, ·)``: the same
+    indices, transform and model as ``predict`` and ``eval``. ``on_frame(frame, current_topk)`` is
+    called for every frame (e.g. to draw and save it).
     """
-    import torch
-
-    from actionrec.data.transforms import build_transform
-    from actionrec.engine.evaluate import _forward
-
-    pre = meta.preprocess
-    span = pre.clip_len * pre.frame_stride
-    step = step or max(1, span // 2)
-    transform = build_transform(pre, train=False, modality=meta.modality)
+    pipe = predictor.pipeline
+    span = pipe.span
+    step = max(1, span // 2) if step is None else step
+    if step < 1:
+        raise UsageError(f"step must be ≥ 1, got {step}")
+    if smooth < 1:
+        raise UsageError(f"smooth must be ≥ 1, got {smooth}")
+    topk = predictor.check_topk(topk)
+    offsets = pipe.window(0, span)  # frame offsets inside the window (0, s, 2s, ...)
     window: collections.deque[np.ndarray] = collections.deque(maxlen=span)
-    recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smooth))
+    recent: collections.deque[np.ndarray] = collections.deque(maxlen=smooth)
     current: list[tuple[str, float]] = []
     for i, frame in enumerate(frames):
         window.append(frame)
         if len(window) == span and (i + 1 - span) % step == 0:
-            clip = np.stack(list(window)[:: pre.frame_stride])
             t0 = time.perf_counter()
-            x = torch.as_tensor(transform(clip))[None]
-            recent.append(softmax(_forward(predictor, x))[0])
+            start = i + 1 - span
+            clip = np.stack([window[k] for k in offsets])
+            clips = VideoClips(pipe.transform(clip), [start + offsets], i + 1, fps, None)
+            recent.append(predictor.postprocess(predictor.forward(clips.tensor), clips, topk=topk).probs)
             p = np.mean(recent, axis=0)
             order = np.argsort(-p, kind="stable")[:topk]
-            current = [(meta.label(int(k)), float(p[k])) for k in order]
+            current = [(predictor.meta.label(int(k)), float(p[k])) for k in order]
             log.debug("window ending at frame %d scored in %.3f s", i, time.perf_counter() - t0)
-            yield StreamEvent(i, i / fps, current)
+            yield StreamEvent(i, i / fps if fps else 0.0, current)
         if on_frame is not None:
             on_frame(frame, current)

@@ -29,7 +29,8 @@ from actionrec.engine.optim import LRSchedule, build_optimizer
 from actionrec.engine.state import (
     epoch_checkpoints, get_rng_state, latest_checkpoint, prune_checkpoints, seed_everything, set_rng_state,
 )
-from actionrec.errors import UsageError
+from actionrec.errors import LockedError, TrainingError, UsageError
+from actionrec.io import output_lock, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class TrainResult:
 
 def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
     """The model of ``cfg.model`` with a ``len(class_names)``-class head and complete ``model.meta``."""
-    from actionrec.models import create_model
+    from actionrec.factory import create_model
 
     num_classes = cfg.model.num_classes or len(class_names)
     if num_classes != len(class_names):
@@ -142,9 +143,36 @@ def train(cfg: Config, *, resume: str | bool = False, stop_after_epoch: int | No
     """
     info = D.init_distributed(cfg.train.device)
     try:
-        return _train(cfg, info, resume, stop_after_epoch)
+        with _own_output_dir(Path(cfg.output_dir), info):
+            return _train(cfg, info, resume, stop_after_epoch)
     finally:
         D.shutdown()
+
+
+@contextlib.contextmanager
+def _own_output_dir(out: Path, info: D.DistInfo) -> Any:
+    """Rank 0 locks ``out`` for the run (a second run, or ``--resume`` of a live one, stops naming the holder)
+    and removes temporaries that a killed run left there; every rank stops if the lock is taken."""
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if info.is_main:
+            try:
+                stack.enter_context(output_lock(out, purpose="train"))
+            except LockedError as e:
+                refused = str(e)
+        refused = D.all_gather_objects(refused)[0]  # rank 0's answer, so that no rank waits for the others
+        if refused:
+            raise LockedError(refused)
+        if info.is_main:
+            for path in remove_stale_temporaries(out):
+                log.warning("removed %s: a temporary file left by an interrupted run", path)
+        yield
+
+
+def _diverged(what: str, ckpt_dir: Path) -> None:
+    last = latest_checkpoint(ckpt_dir)
+    keep = f"; the last good state is {last}" if last else ""
+    raise TrainingError(f"training diverged ({what}): lower optimizer.lr or set train.grad_clip{keep}")
 
 
 def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: int | None) -> TrainResult:
@@ -262,6 +290,8 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
                     scaler.scale(loss * ((batch is not None) / accum)).backward()
                     stepped = True
                     if batch is not None:
+                        if not use_amp and not info.distributed and not math.isfinite(loss.item()):
+                            _diverged(f"epoch {epoch + 1}, step {i + 1}: the loss is {loss.item()}", ckpt_dir)
                         tot_loss += loss.item() * len(y)
                         tot_correct += (logits.argmax(1) == y).sum().item()
                         tot_n += len(y)
@@ -284,6 +314,11 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
             loss_avg, acc, n_all = D.all_reduce_mean([tot_loss, tot_correct, tot_n], info.device)
             if n_all == 0:
                 raise RuntimeError(f"epoch {epoch + 1}: no training batch could be read ({skipped} videos skipped)")
+            if not math.isfinite(loss_avg) and not use_amp:
+                _diverged(f"epoch {epoch + 1}: the mean loss is {loss_avg / n_all}", ckpt_dir)
+            bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+            if bad:
+                _diverged(f"epoch {epoch + 1}: {len(bad)} weight tensors are non-finite (e.g. {bad[0]})", ckpt_dir)
             rec: dict[str, Any] = {
                 "train_loss": loss_avg / n_all,
                 "train_top1": acc / n_all,

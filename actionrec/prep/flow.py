@@ -6,7 +6,8 @@ flow_x_00001.jpg``, ``flow_y_00001.jpg`` … (pair k = frames k → k+1) plus ``
 :mod:`actionrec.data.flow` for the ±20 → [0, 255] convention and the algorithms. One-pair-at-a-time
 algorithms (OpenCV's) run in a pool of processes over chunks of frame pairs, so every core stays
 busy even on one long frame folder; batched ones (``tvl1-torch``) run in this process on one device
-(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written.
+(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written and verified, under
+the output lock (see :mod:`actionrec.prep.common`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.errors import UsageError
-from actionrec.prep.common import (clear_stale, default_workers, find_files, find_frame_dirs, is_done, parse_shard,
-                                   publish_dir, take_shard, tmp_dir_for)
+from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_distinct, check_int, check_positive,
+                                   check_workers, die_with_parent, find_files, find_frame_dirs, locked_output,
+                                   needs_work, parse_shard, publish_dir, sweep_temps, take_shard, tmp_dir_for)
 from actionrec.prep.frames import PrepReport
 
 log = logging.getLogger(__name__)
@@ -135,29 +137,53 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     Batched algorithms run on ``device`` (default: ``cuda:LOCAL_RANK`` when CUDA is available, else
     the CPU) in batches of ``batch_size`` same-size pairs, with ``workers`` threads reading and
     writing images; the others run in ``workers`` processes over chunks of ``chunk`` pairs.
+    Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
-    from tqdm import tqdm
-
     from actionrec.data.flow import FLOW_ALGORITHMS
-    from actionrec.data.frames import list_frames
 
     frames, dst = Path(frames), Path(dst)
     if not frames.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames}")
     if algo not in FLOW_ALGORITHMS:
         raise UsageError(f"--algo must be one of {', '.join(FLOW_ALGORITHMS)}, got {algo!r}")
+    check_int("--short-side", short_side, lo=1, hi=8192, none_ok=True)
+    check_positive("--bound", bound)
+    check_int("--quality", quality, lo=1, hi=100)
+    check_int("--tvl1-scales", tvl1_scales, lo=1, hi=20, none_ok=True)
+    check_int("--tvl1-warps", tvl1_warps, lo=1, hi=100, none_ok=True)
+    check_int("--chunk", chunk, lo=1)
+    check_int("--batch-size", batch_size, lo=1)
+    workers = check_workers(workers)
+    check_distinct(frames, dst, "frames")
     batched = FLOW_ALGORITHMS[algo].batched
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be ≥ 1, got {batch_size}")
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
             "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset,
             "device": _flow_device(device) if batched else _cpu_only(device, algo)}
-    sources = take_shard(find_flow_sources(frames), parse_shard(shard))
+    shard_ = parse_shard(shard)
+    sources = take_shard(find_flow_sources(frames), shard_)
+    with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
+        sweep_temps(dst, [dst / rel for rel, _ in sources], everything=shard_[1] == 1)
+        return _flow_locked(frames, dst, sources, opts, workers, chunk, batch_size, progress)
+
+
+def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, workers: int,
+                 chunk: int, batch_size: int, progress: bool) -> PrepReport:
+    from tqdm import tqdm
+
+    from actionrec.data.flow import FLOW_ALGORITHMS
+    from actionrec.data.frames import list_frames
+
+    algo = opts["algo"]
     report = PrepReport()
     tasks, pending = [], {}
     for rel, video in sources:
         final = dst / rel
-        if is_done(final, "n_flow"):
+        try:
+            todo = needs_work(final, FLOW_LAYOUT)
+        except PrepOutputError as e:
+            report.failed[str(rel)] = str(e)
+            continue
+        if not todo:
             report.skipped += 1
             continue
         if video is None:
@@ -169,13 +195,11 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
             chunks = [(files, s, min(s + chunk, n_pairs)) for s in range(0, n_pairs, chunk)]
         else:
             chunks = [(video, 0, None)]  # a video is decoded once, from its start: one task
-        clear_stale(final)
         tmp = tmp_dir_for(final)
         tmp.mkdir(parents=True)
         pending[str(rel)] = [tmp, final, 0, len(chunks)]  # pairs written, tasks left
         tasks += [(str(rel), source, str(tmp), s, e, opts) for source, s, e in chunks]
     log.info("flow (%s): %d sources in this shard, %d to do, %d tasks", algo, len(sources), len(pending), len(tasks))
-    workers = workers or default_workers()
     total_pairs = None if any(v is not None for _, v in sources) else sum(t[4] - t[3] for t in tasks)
     bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
 
@@ -195,12 +219,17 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
         entry[3] -= 1
         if entry[3] == 0:
             tmp, final, n_pairs, _ = pending.pop(key)
-            (tmp / "n_flow").write_text(f"{n_pairs}\n")
-            publish_dir(tmp, final)
+            try:
+                publish_dir(tmp, final, FLOW_LAYOUT, n_pairs)  # writes n_flow, the completion marker
+            except (PrepOutputError, OSError) as e:
+                report.failed[key] = str(e)
+                log.warning("flow failed: %s: %s", key, e)
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
             report.done.append(key)
 
     try:
-        if batched:
+        if FLOW_ALGORITHMS[algo].batched:
             from actionrec.prep.flow_batched import run_batched
 
             for r in run_batched(tasks, opts, batch_size=batch_size, threads=workers):
@@ -209,7 +238,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
             for t in tasks:
                 record(flow_chunk(t))
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(tasks))) as pool:
+            with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=die_with_parent) as pool:
                 for r in pool.imap_unordered(flow_chunk, tasks):
                     record(r)
     finally:

@@ -1,7 +1,9 @@
 """``actionrec prep frames``: decode videos to JPEG frame folders (``img_00001.jpg`` …).
 
 Each video ``SRC/<class>/<name>.<ext>`` becomes ``DST/<class>/<name>/`` holding the frames
-(short side resized), ``n_frames`` and ``fps``. The folder appears only when complete.
+(short side resized), ``n_frames`` and ``fps``. The folder appears only when complete and verified
+(see :mod:`actionrec.prep.common`). Two videos that would share a folder (``a.avi`` and ``a.mp4``)
+stop the run before any work, with the list of such names: rename one of them.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actionrec.errors import UsageError
-from actionrec.prep.common import (clear_stale, default_workers, find_files, is_done, parse_shard, publish_dir,
-                                   take_shard, tmp_dir_for)
+from actionrec.prep.common import (FRAMES_LAYOUT, PrepOutputError, check_distinct, check_int, check_workers,
+                                   die_with_parent, find_collisions, find_files, locked_output, needs_work, parse_shard, publish_dir,
+                                   sweep_temps, take_shard, tmp_dir_for)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ def extract_frames(src: Path, final: Path, *, short_side: int | None = 256, qual
     from actionrec.data.video import VideoDecodeError, VideoReader
 
     cv2.setNumThreads(1)
-    clear_stale(final)
     tmp = tmp_dir_for(final)
     tmp.mkdir(parents=True)
     try:
@@ -63,8 +65,7 @@ def extract_frames(src: Path, final: Path, *, short_side: int | None = 256, qual
         if n == 0:
             raise VideoDecodeError(src, "no frame decoded")
         (tmp / "fps").write_text(f"{reader.fps:.6g}\n")
-        (tmp / "n_frames").write_text(f"{n}\n")  # the completion marker
-        publish_dir(tmp, final)
+        publish_dir(tmp, final, FRAMES_LAYOUT, n)  # writes n_frames, the completion marker
         return n
     finally:
         if tmp.exists():
@@ -81,32 +82,50 @@ def _job(args: tuple) -> tuple[str, int | None, str | None]:
 
 def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 256, quality: int = 95,
                 workers: int | None = None, shard: str | None = None, progress: bool = True) -> PrepReport:
-    """Extract frames of every video under ``src`` into ``dst`` (class subfolders kept)."""
+    """Extract frames of every video under ``src`` into ``dst`` (class subfolders kept).
+
+    Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
+    """
     from actionrec.data.video import VIDEO_EXTENSIONS
 
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"video folder not found: {src}")
-    if not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be in 1..100, got {quality}")
-    videos = take_shard(find_files(src, VIDEO_EXTENSIONS), parse_shard(shard))
+    check_int("--short-side", short_side, lo=0, hi=8192, none_ok=True)
+    check_int("--quality", quality, lo=1, hi=100)
+    workers = check_workers(workers)
+    check_distinct(src, dst, "video")
+    every = find_files(src, VIDEO_EXTENSIONS)
+    collisions = find_collisions(every)
+    if collisions:
+        shown = "; ".join(" and ".join(str(r) for r in v) + f" -> {k}" for k, v in list(collisions.items())[:10])
+        raise UsageError(f"{len(collisions)} output folder(s) would receive two videos ({shown}"
+                         f"{' ...' if len(collisions) > 10 else ''}): rename one video of each pair")
+    shard_ = parse_shard(shard)
+    videos = take_shard(every, shard_)
     report = PrepReport()
-    jobs = []
-    for rel in videos:
-        final = dst / rel.with_suffix("")
-        if is_done(final, "n_frames"):
-            report.skipped += 1
-        else:
-            jobs.append((str(rel), str(src / rel), str(final), short_side, quality))
-    log.info("frames: %d videos in this shard, %d to do", len(videos), len(jobs))
-    _run(jobs, _job, workers, report, "frames", progress)
+    with locked_output(dst, purpose="actionrec prep frames", shard=shard_):
+        sweep_temps(dst, [dst / rel.with_suffix("") for rel in videos], everything=shard_[1] == 1)
+        jobs = []
+        for rel in videos:
+            final = dst / rel.with_suffix("")
+            try:
+                todo = needs_work(final, FRAMES_LAYOUT)
+            except PrepOutputError as e:
+                report.failed[str(rel)] = str(e)
+                continue
+            if todo:
+                jobs.append((str(rel), str(src / rel), str(final), short_side, quality))
+            else:
+                report.skipped += 1
+        log.info("frames: %d videos in this shard, %d to do", len(videos), len(jobs))
+        _run(jobs, _job, workers, report, "frames", progress)
     return report
 
 
-def _run(jobs: list, fn, workers: int | None, report: PrepReport, what: str, progress: bool) -> None:  # noqa: ANN001
+def _run(jobs: list, fn, workers: int, report: PrepReport, what: str, progress: bool) -> None:  # noqa: ANN001
     from tqdm import tqdm
 
-    workers = workers or default_workers()
     bar = tqdm(total=len(jobs), desc=what, unit="video", disable=not progress or not jobs)
     try:
         if workers <= 1 or len(jobs) <= 1:
@@ -114,7 +133,7 @@ def _run(jobs: list, fn, workers: int | None, report: PrepReport, what: str, pro
             for r in results:
                 _record(report, r, bar)
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
+            with multiprocessing.get_context().Pool(min(workers, len(jobs)), initializer=die_with_parent) as pool:
                 for r in pool.imap_unordered(fn, jobs):
                     _record(report, r, bar)
     finally:

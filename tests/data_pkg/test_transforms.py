@@ -22,11 +22,9 @@ def test_random_clip_stays_inside_and_varies():
     assert len(starts) > 10
 
 
-def test_short_videos_loop_or_pad():
+def test_short_videos_spread_the_clip_over_the_video():
     (c,) = RandomClipSampler(8, 2)(5, np.random.default_rng(0))
-    assert c.tolist() == [0, 2, 4, 1, 3, 0, 2, 4]
-    (c,) = RandomClipSampler(8, 2, short="pad")(5, np.random.default_rng(0))
-    assert c.tolist() == [0, 2, 4, 4, 4, 4, 4, 4]
+    assert c.tolist() == [0, 1, 1, 2, 2, 3, 3, 4]
 
 
 def test_uniform_clips_are_spread_and_deterministic():
