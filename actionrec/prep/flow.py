@@ -12,6 +12,7 @@ the output lock (see :mod:`actionrec.prep.common`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import shutil
@@ -80,6 +81,12 @@ def write_pair(tmp: Path, k: int, flow: np.ndarray, *, bound: float, quality: in
         out = Path(tmp) / f"flow_{name}_{k + 1:05d}.jpg"
         if not cv2.imwrite(str(out), np.ascontiguousarray(q[..., comp]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
             raise OSError(f"cannot write {out}")
+
+
+def _read_task(task: tuple) -> list[np.ndarray]:
+    """All grayscale frames of a task ``(key, source, tmp, start, end, opts)``: pairs start..end need end + 1."""
+    _, source, _, start, end, opts = task
+    return list(read_gray(source, start, None if end is None else end + 1, opts.get("short_side")))
 
 
 def flow_options(opts: dict):  # noqa: ANN201 - FlowOptions, imported lazily
@@ -230,9 +237,12 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
 
     try:
         if FLOW_ALGORITHMS[algo].batched:
+            from actionrec.data.flow import make_flow_fn
             from actionrec.prep.flow_batched import run_batched
 
-            for r in run_batched(tasks, opts, batch_size=batch_size, threads=workers):
+            for r in run_batched(tasks, make_flow_fn(algo, flow_options(opts)), read=_read_task,
+                                 write=functools.partial(write_pair, bound=opts["bound"], quality=opts["quality"]),
+                                 batch_size=batch_size, threads=workers):
                 record(r)
         elif workers <= 1 or len(tasks) <= 1:
             for t in tasks:

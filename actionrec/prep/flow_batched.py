@@ -8,18 +8,15 @@ while images are decoded and encoded. Pairs wait in one queue per frame size unt
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from actionrec.prep.flow import flow_options, read_gray, write_pair
-
-log = logging.getLogger(__name__)
+from actionrec.data.flow import FlowFn
 
 
 @dataclass
@@ -32,22 +29,18 @@ class _Task:
     error: str | None = None
 
 
-def _read(task: tuple) -> list[np.ndarray]:
-    _, source, _, start, end, opts = task
-    return list(read_gray(source, start, None if end is None else end + 1, opts.get("short_side")))
+def run_batched(tasks: list[tuple], fn: FlowFn, *, read: Callable[[tuple], list[np.ndarray]],
+                write: Callable[[Path, int, np.ndarray], None], batch_size: int,
+                threads: int) -> Iterator[tuple[str, int, str | None]]:
+    """Compute ``flow_chunk``-style tasks ``(key, source, tmp, start, end, ...)`` with the batch function ``fn``.
 
-
-def run_batched(tasks: list[tuple], opts: dict, *, batch_size: int, threads: int) -> Iterator[tuple[str, int, str | None]]:
-    """Compute ``flow_chunk``-style tasks ``(key, source, tmp, start, end, opts)`` with the batched algorithm
-    ``opts["algo"]`` on ``opts["device"]``; yield ``(key, pairs written, error)`` per task."""
+    ``read(task)`` gives the task's grayscale frames, ``write(tmp, k, flow)`` stores pair k; yields
+    ``(key, pairs written, error)`` per task.
+    """
     import torch
-
-    from actionrec.data.flow import make_flow_fn
 
     if not tasks:
         return
-    fn = make_flow_fn(opts["algo"], flow_options(opts))
-    write_kw = {"bound": opts["bound"], "quality": opts["quality"]}
     queues: dict[tuple[int, int], list[tuple[_Task, int, np.ndarray, np.ndarray]]] = defaultdict(list)
     live: list[_Task] = []
 
@@ -63,7 +56,7 @@ def run_batched(tasks: list[tuple], opts: dict, *, batch_size: int, threads: int
                 t.error = f"out of device memory for a batch of {len(batch)} {size[1]}x{size[0]} pairs: lower --batch-size ({e})"
             return
         for (t, k, _, _), f in zip(batch, flows):
-            t.writes.append(writer.submit(write_pair, t.tmp, k, f, **write_kw))
+            t.writes.append(writer.submit(write, t.tmp, k, f))
             t.computed += 1
 
     def finished(wait: bool) -> Iterator[tuple[str, int, str | None]]:
@@ -82,10 +75,10 @@ def run_batched(tasks: list[tuple], opts: dict, *, batch_size: int, threads: int
     with ThreadPoolExecutor(threads, thread_name_prefix="flow-read") as reader, \
             ThreadPoolExecutor(threads, thread_name_prefix="flow-write") as writer:
         ahead = 2 * threads  # tasks read ahead of the device
-        reads = [reader.submit(_read, t) for t in tasks[:ahead]]
+        reads = [reader.submit(read, t) for t in tasks[:ahead]]
         for i, task in enumerate(tasks):
             if i + ahead < len(tasks):
-                reads.append(reader.submit(_read, tasks[i + ahead]))
+                reads.append(reader.submit(read, tasks[i + ahead]))
             t = _Task(key=task[0], tmp=Path(task[2]))
             live.append(t)
             try:

@@ -77,7 +77,7 @@ def test_prep_flow_tvl1_torch_from_frames_and_videos(tmp_path, capsys):
 
     gray = [_resize_short(to_gray(f), 64) for f in VideoReader(vids / "rot90.mov").get_frames([0, 1, 2])]
     stored = FrameFolderReader(fl2 / "cls" / "rot90", modality="flow")
-    assert stored.get_frames([0]).shape == (1, 113, 64, 2)  # portrait, as displayed
+    assert stored.get_frames([0]).shape == (1, 114, 64, 2)  # portrait, as displayed
     _check_against_opencv(stored, gray, [0, 1])
 
 
