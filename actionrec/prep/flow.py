@@ -6,8 +6,8 @@ flow_x_00001.jpg``, ``flow_y_00001.jpg`` … (pair k = frames k → k+1) plus ``
 :mod:`actionrec.data.flow` for the ±20 → [0, 255] convention and the algorithms. One-pair-at-a-time
 algorithms (OpenCV's) run in a pool of processes over chunks of frame pairs, so every core stays
 busy even on one long frame folder; batched ones (``tvl1-torch``) run in this process on one device
-(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written and verified, under
-the output lock (see :mod:`actionrec.prep.common`).
+(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written
+and verified, under the output lock (see :mod:`actionrec.prep.common`).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def _smooth_field(h: int, w: int) -> np.ndarray:
     return np.stack([fx, fy], -1).astype(np.float32)
 
 
-@pytest.mark.parametrize("size", [(224, 224), (256, 340)], ids=["224x224", "256x340"])
+@pytest.mark.parametrize("size", [(224, 224), pytest.param((256, 340), marks=pytest.mark.slow)], ids=["224x224", "256x340"])
 def test_accuracy_on_a_known_displacement(size):
     """A real frame I1 and I0(x) = I1(x + f(x)): the true flow from I0 to I1 is f."""
     h, w = size
@@ -102,6 +102,7 @@ def test_accuracy_on_a_known_displacement(size):
 
 
 def test_agreement_with_opencv_on_real_frames(real_pairs):
+    motion = []
     for name, (a, b) in real_pairs.items():
         ours, theirs = _torch(a, b), _opencv(a, b)
         epd = _epe(ours, theirs).mean()
@@ -109,9 +110,11 @@ def test_agreement_with_opencv_on_real_frames(real_pairs):
         within = (levels <= 2).all(-1).mean()
         assert epd <= 0.05, f"{name}: mean end-point difference {epd:.4f} px"
         assert within >= 0.99, f"{name}: {within:.2%} of pixels within ±2 levels"
-        assert np.linalg.norm(theirs, axis=-1).mean() > 0.2  # there is motion to agree on
+        motion.append(np.linalg.norm(theirs, axis=-1).mean())
+    assert max(motion) > 0.5  # there is motion to agree on (h264.mp4: 1.1 px on average; xvid.avi: a still pair)
 
 
+@pytest.mark.slow
 def test_batch_members_are_independent(real_pairs, monkeypatch):
     """Each pair stops on its own: in a batch (also with the GPU's masked steps) it gets its flow alone."""
     (a0, b0), (a1, b1) = (tuple(x[:, :64, :80] for x in real_pairs[n]) for n in ("h264.mp4", "xvid.avi"))
