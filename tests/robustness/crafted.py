@@ -48,7 +48,7 @@ def tiny_checkpoint(path: Path) -> Path:
     import torch
 
     from actionrec.checkpoint import save_model
-    from actionrec.models import create_model
+    from actionrec.factory import create_model
 
     torch.manual_seed(0)
     model = create_model("r2plus1d_18", num_classes=NUM_CLASSES, widths=(4, 8, 8, 8))
