@@ -1,10 +1,11 @@
 """Int8 on real clips: DeepMind's I3D (converted) over every 64-frame window of the real videos, fp32 vs int8.
 
-Reports top-1 agreement with fp32 of ONNX Runtime static QDQ int8 and of PyTorch FX static int8 (all windows,
-and the windows not used for calibration), and the speed of eager / optimized / ORT fp32 / ORT int8 /
-torch int8 at batch 1 (interleaved rounds).
+Reports top-1 agreement with fp32 of PT2E int8 (a compiled .pt2 package), ONNX Runtime static QDQ int8 and
+PyTorch FX static int8 (all windows, and the windows not used for calibration), and the speed of eager /
+optimized / ORT fp32 / the int8 variants at batch 1 (interleaved rounds).
 
     python benchmarks/bench_cpu_int8_i3d.py                       # checkpoint from actionrec.hub (converted once)
+    python benchmarks/bench_cpu_int8_i3d.py --flows pt2e --rounds 3
     python benchmarks/bench_cpu_int8_i3d.py --ckpt i3d.safetensors --videos a.mp4 b.avi --step 16
 """
 
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-calib", type=int, default=8, help="calibration windows (every other window, at most this many)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="speed rounds (batch 1); 0 = agreement only")
-    ap.add_argument("--quantize-stem", action="store_true", help="ORT: quantise the stem convolution too (keep_stem_fp32=False)")
+    ap.add_argument("--quantize-stem", action="store_true", help="ORT/PT2E: quantise the stem convolution too")
+    ap.add_argument("--flows", default="pt2e,ort,fx", help="int8 flows to run (comma-separated subset of pt2e, ort, fx)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from actionrec.deploy.onnx_export import export_onnx
     from actionrec.deploy.optimize import optimize_for_cpu
     from actionrec.deploy.predictor import _onnx_predictor
-    from actionrec.deploy.quantize import quantize_onnx, quantize_torch
+    from actionrec.deploy.pt2 import load_pt2
+    from actionrec.deploy.quantize import quantize_onnx, quantize_pt2e, quantize_torch
 
     if args.ckpt is None:
         from actionrec.hub import pretrained_path
@@ -64,31 +67,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(clips)} windows of {meta.preprocess.clip_len} frames (step {args.step}) from {len(args.videos)} videos",
           file=sys.stderr)
 
+    flows = {f.strip() for f in args.flows.split(",") if f.strip()}
     d = Path(tempfile.mkdtemp(prefix="bench-i3d-"))
-    t = time.perf_counter()
-    rep = export_onnx(model, d / "i3d.onnx", example=clips[:1])
-    export_s = time.perf_counter() - t
-    t = time.perf_counter()
-    qrep = quantize_onnx(d / "i3d.onnx", d / "i3d.int8.onnx", clips=clips, max_calib=args.max_calib, batch=1,
-                         num_threads=args.threads, keep_stem_fp32=not args.quantize_stem)
-    quant_s = time.perf_counter() - t
-    t = time.perf_counter()
-    tq_model, tqrep = quantize_torch(model, clips=clips, max_calib=args.max_calib, batch=1)
-    tquant_s = time.perf_counter() - t
+    result = {"windows": len(clips), "speed": {}}
+    fns = {"eager": model.eval(), "optimized": optimize_for_cpu(model, example=clips[:1])}
     print(f"\n### I3D (DeepMind Kinetics-400, converted) int8 vs fp32 on real windows, {args.threads} threads\n")
-    print(f"- ONNX export parity: max |Δlogit| {rep.max_abs_diff:.2e} ({export_s:.0f} s)")
-    print(f"- {qrep.summary()} ({quant_s:.0f} s)")
-    print(f"- {tqrep.summary()} ({tquant_s:.0f} s)")
-
-    # the labels the fp32 model gives, for the record
-    fp32 = _onnx_predictor(d / "i3d.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
-    int8 = _onnx_predictor(d / "i3d.int8.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
-    result = {"windows": len(clips), "export": rep.to_dict(), "int8": qrep.to_dict(), "torch_int8": tqrep.to_dict(), "speed": {}}
+    if "pt2e" in flows:
+        t = time.perf_counter()
+        try:
+            prep = quantize_pt2e(model, d / "i3d.int8.pt2", clips=clips, max_calib=args.max_calib, batch=1,
+                                 keep_fp32=() if args.quantize_stem else None)
+            print(f"- {prep.summary()} ({time.perf_counter() - t:.0f} s, compiled package)")
+            result["pt2e_int8"] = prep.to_dict()
+            fns["pt2-int8"] = load_pt2(d / "i3d.int8.pt2")
+        except Exception as e:  # noqa: BLE001 - reported, not silent
+            print(f"- PT2E int8: not available ({e})")
+            result["pt2e_int8"] = {"error": str(e)}
+    if "ort" in flows:
+        t = time.perf_counter()
+        rep = export_onnx(model, d / "i3d.onnx", example=clips[:1])
+        print(f"- ONNX export parity: max |Δlogit| {rep.max_abs_diff:.2e} ({time.perf_counter() - t:.0f} s)")
+        t = time.perf_counter()
+        qrep = quantize_onnx(d / "i3d.onnx", d / "i3d.int8.onnx", clips=clips, max_calib=args.max_calib, batch=1,
+                             num_threads=args.threads, keep_stem_fp32=not args.quantize_stem)
+        print(f"- {qrep.summary()} ({time.perf_counter() - t:.0f} s)")
+        result.update(export=rep.to_dict(), int8=qrep.to_dict())
+        fns["ort-fp32"] = _onnx_predictor(d / "i3d.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
+        fns["ort-int8"] = _onnx_predictor(d / "i3d.int8.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
+    if "fx" in flows:
+        t = time.perf_counter()
+        fns["torch-int8"], tqrep = quantize_torch(model, clips=clips, max_calib=args.max_calib, batch=1)
+        print(f"- {tqrep.summary()} ({time.perf_counter() - t:.0f} s)")
+        result["torch_int8"] = tqrep.to_dict()
 
     if args.rounds:
         x = clips[:1]
-        fns = {"eager": model.eval(), "optimized": optimize_for_cpu(model, example=x), "ort-fp32": fp32, "ort-int8": int8,
-               "torch-int8": tq_model}
         with torch.inference_mode():
             for fn in fns.values():
                 fn(x)

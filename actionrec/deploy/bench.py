@@ -7,6 +7,8 @@ Backends (those available on the machine are used by default):
 * ``compile`` — folding + channels-last + ``torch.compile`` with freezing (opt-in: slow to compile);
 * ``ort-fp32`` / ``ort-int8`` — ONNX Runtime on the fp32 export / its static QDQ int8 version;
 * ``torch-int8`` — PyTorch FX static int8 (x86);
+* ``pt2`` / ``pt2-int8`` — an AOTInductor package (:mod:`~actionrec.deploy.pt2`) compiled from the
+  model (fp32, with freezing) / from its PT2E int8 version; a ``.pt2`` source is benchmarked as ``pt2``;
 * ``cuda-fp32`` / ``cuda-fp16`` — when a CUDA device is present; ``ort-tensorrt`` when ORT has TensorRT.
 
 Int8 backends are calibrated on ``calib`` clips if given, else on random input (speed only:
@@ -37,8 +39,9 @@ __all__ = ["BenchRow", "BenchResult", "run_bench", "machine_info", "to_markdown"
 
 log = logging.getLogger(__name__)
 
-ALL_BACKENDS = ("eager", "optimized", "compile", "ort-fp32", "ort-int8", "torch-int8", "cuda-fp32", "cuda-fp16", "ort-tensorrt")
-DEFAULT_CPU = ("eager", "optimized", "ort-fp32", "ort-int8", "torch-int8")
+ALL_BACKENDS = ("eager", "optimized", "compile", "pt2", "pt2-int8", "ort-fp32", "ort-int8", "torch-int8", "cuda-fp32", "cuda-fp16",
+                "ort-tensorrt")
+DEFAULT_CPU = ("eager", "optimized", "ort-fp32", "ort-int8", "torch-int8")  # compile, pt2, pt2-int8: opt-in (a minute to compile)
 
 
 @dataclass
@@ -107,7 +110,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _load_source(source: str | os.PathLike | nn.Module, *, num_classes: int | None) -> tuple[nn.Module | None, Path | None, Any]:
-    """(torch model or None, onnx path or None, meta)."""
+    """(torch model or None, onnx / pt2 path or None, meta)."""
     if isinstance(source, nn.Module):
         return source.eval(), None, source.meta
     s = str(source)
@@ -115,6 +118,10 @@ def _load_source(source: str | os.PathLike | nn.Module, *, num_classes: int | No
         from actionrec.deploy.onnx_export import read_onnx_meta
 
         return None, Path(s), read_onnx_meta(s)
+    if s.endswith(".pt2"):
+        from actionrec.deploy.pt2 import read_pt2_meta
+
+        return None, Path(s), read_pt2_meta(s)[0]
     if s.endswith(".safetensors") or Path(s).is_file():
         from actionrec.factory import load_model
 
@@ -126,9 +133,9 @@ def _load_source(source: str | os.PathLike | nn.Module, *, num_classes: int | No
     return m, None, m.meta
 
 
-def _available(model: nn.Module | None) -> list[str]:
+def _available(model: nn.Module | None, file: Path | None = None) -> list[str]:
     if model is None:
-        out = ["ort-fp32"]
+        out = ["pt2"] if file is not None and file.suffix == ".pt2" else ["ort-fp32"]
     else:
         out = list(DEFAULT_CPU)
     if torch.cuda.is_available() and model is not None:
@@ -144,15 +151,31 @@ def _available(model: nn.Module | None) -> list[str]:
 
 
 def _build(
-    name: str, model: nn.Module | None, onnx_path: Path | None, meta: Any, example: torch.Tensor,
+    name: str, model: nn.Module | None, model_file: Path | None, meta: Any, example: torch.Tensor,
     calib: torch.Tensor | None, workdir: Path, threads: int,
 ) -> tuple[Callable[[torch.Tensor], Any], dict[str, Any], bool]:
     """(callable, notes, on_cuda) for one backend."""
     from actionrec.deploy.predictor import TorchPredictor, _onnx_predictor
 
     notes: dict[str, Any] = {}
-    if name in ("eager", "optimized", "compile", "torch-int8") and model is None:
+    is_pt2 = model_file is not None and model_file.suffix == ".pt2"
+    if name == "pt2" and is_pt2:
+        from actionrec.deploy.pt2 import load_pt2
+
+        pred = load_pt2(model_file)
+        notes["load_s"] = pred.info["load_s"]
+        return pred, notes, False
+    if is_pt2:
+        raise UsageError("a .pt2 package is benchmarked as backend pt2 only")
+    if name in ("eager", "optimized", "compile", "torch-int8", "pt2", "pt2-int8") and model is None:
         raise UsageError("needs a PyTorch model (pass a checkpoint or model name, not an ONNX file)")
+    if name == "pt2":
+        from actionrec.deploy.pt2 import export_pt2, load_pt2
+
+        rep = export_pt2(model, workdir / "model.pt2", meta=meta, example=example[:2])
+        pred = load_pt2(workdir / "model.pt2")
+        notes.update(export_s=rep.export_s, compile_s=rep.compile_s, load_s=pred.info["load_s"], max_abs_diff=f"{rep.max_abs_diff:.1e}")
+        return pred, notes, False
     if name == "eager":
         return TorchPredictor(model, meta), notes, False
     if name in ("optimized", "compile"):
@@ -161,10 +184,18 @@ def _build(
         fast = optimize_for_cpu(model, example=example[:1], mode="fold_cl" if name == "optimized" else "compile")
         notes.update(fast.optimize_info)
         return TorchPredictor(fast, meta), notes, False
-    if name in ("torch-int8", "ort-int8"):
+    if name in ("torch-int8", "ort-int8", "pt2-int8"):
         real = calib is not None
         clips = calib if real else torch.randn(8, *example.shape[1:], generator=torch.Generator().manual_seed(0))
         notes["calibration"] = f"{len(clips)} real clips" if real else "random input (speed only)"
+        if name == "pt2-int8":
+            from actionrec.deploy.pt2 import load_pt2
+            from actionrec.deploy.quantize import quantize_pt2e
+
+            rep = quantize_pt2e(model, workdir / "model.int8.pt2", clips=clips, max_calib=8)
+            if real:
+                notes["top1_agreement"] = rep.top1_agreement
+            return load_pt2(workdir / "model.int8.pt2"), notes, False
         if name == "torch-int8":
             from actionrec.deploy.quantize import quantize_torch
 
@@ -174,14 +205,14 @@ def _build(
             return TorchPredictor(q, meta), notes, False
         from actionrec.deploy.quantize import quantize_onnx
 
-        fp32 = _ensure_onnx(model, onnx_path, meta, example, workdir)
+        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
         out = workdir / "model.int8.onnx"
         rep = quantize_onnx(fp32, out, clips=clips, max_calib=8, num_threads=threads)
         if real:
             notes["top1_agreement"] = rep.top1_agreement
         return _onnx_predictor(out, meta=meta, optimize=True, device="cpu", num_threads=threads), notes, False
     if name == "ort-fp32":
-        fp32 = _ensure_onnx(model, onnx_path, meta, example, workdir)
+        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
         return _onnx_predictor(fp32, meta=meta, optimize=True, device="cpu", num_threads=threads), notes, False
     if name in ("cuda-fp32", "cuda-fp16"):
         import copy
@@ -197,15 +228,15 @@ def _build(
     if name == "ort-tensorrt":
         from actionrec.deploy.onnx_export import ort_session
 
-        fp32 = _ensure_onnx(model, onnx_path, meta, example, workdir)
+        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
         sess = ort_session(fp32, providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
         return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x.numpy()})), notes, False
     raise UsageError(f"unknown backend {name!r}; choose from {', '.join(ALL_BACKENDS)}")
 
 
-def _ensure_onnx(model: nn.Module | None, onnx_path: Path | None, meta: Any, example: torch.Tensor, workdir: Path) -> Path:
-    if onnx_path is not None:
-        return onnx_path
+def _ensure_onnx(model: nn.Module | None, model_file: Path | None, meta: Any, example: torch.Tensor, workdir: Path) -> Path:
+    if model_file is not None:
+        return model_file
     out = workdir / "model.onnx"
     if not out.exists():
         from actionrec.deploy.onnx_export import export_onnx
@@ -236,9 +267,9 @@ def run_bench(
     if num_threads:
         torch.set_num_threads(int(num_threads))
     threads = torch.get_num_threads()
-    model, onnx_path, meta = _load_source(source, num_classes=num_classes)
+    model, model_file, meta = _load_source(source, num_classes=num_classes)
     shape = list(input_shape or meta.input_shape(1)[1:])
-    names = list(backends or _available(model))
+    names = list(backends or _available(model, model_file))
     for n in names:
         if n not in ALL_BACKENDS:
             raise UsageError(f"unknown backend {n!r}; choose from {', '.join(ALL_BACKENDS)}")
@@ -251,7 +282,7 @@ def run_bench(
         except Exception as e:  # noqa: BLE001 - FLOPs are a nicety
             log.debug("FLOP count failed: %s", e)
     result = BenchResult(
-        model=meta.arch if onnx_path is None else f"{meta.arch} ({onnx_path.name})", input_shape=shape, threads=threads,
+        model=meta.arch if model_file is None else f"{meta.arch} ({model_file.name})", input_shape=shape, threads=threads,
         machine=machine_info(), gflop_per_clip=gflop,
     )
     gen = torch.Generator().manual_seed(0)
@@ -266,7 +297,7 @@ def run_bench(
         for name in names:
             t0 = time.perf_counter()
             try:
-                fn, notes, on_cuda = _build(name, model, onnx_path, meta, example, calib, Path(d), threads)
+                fn, notes, on_cuda = _build(name, model, model_file, meta, example, calib, Path(d), threads)
             except Exception as e:  # noqa: BLE001 - one failing backend must not end the benchmark
                 result.skipped[name] = f"{type(e).__name__}: {e}"
                 log.warning("bench: backend %s skipped (%s)", name, e)
@@ -292,7 +323,7 @@ def run_bench(
                 result.rows.append(BenchRow(
                     backend=name, batch=b, clips_per_s=round(cps, 3), p50_ms=round(med * 1e3, 1),
                     p90_ms=round(_pct(times, 0.9) * 1e3, 1), calls=len(times),
-                    gflops=round(cps * gflop, 1) if gflop else None,
+                    gflops=round(cps * gflop, 3) if gflop else None,
                 ))
                 log.info("%-11s b%-3d %8.2f clips/s  p50 %.0f ms", name, b, cps, med * 1e3)
                 if bar:

@@ -22,20 +22,23 @@ def _ints(s: str) -> list[int]:
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser(
         "export",
-        help="export a checkpoint to ONNX (parity-checked against PyTorch; optional int8)",
-        description="Export CKPT to ONNX with a dynamic batch axis and the model's metadata, check it in ONNX Runtime "
-        "against PyTorch (max |Δlogit| above --tol is an error) and optionally write a static int8 version "
-        "calibrated on real clips, reporting its top-1 agreement with fp32.",
+        help="export a checkpoint to ONNX or a compiled .pt2 package (parity-checked against PyTorch; optional int8)",
+        description="Export CKPT to ONNX (--format onnx) or to an AOTInductor package (--format pt2: compiled kernels, "
+        "no compile at load time) with a dynamic batch axis and the model's metadata, check it against PyTorch "
+        "(max |Δlogit| above --tol is an error, nothing is written) and optionally write a static int8 version "
+        "calibrated on real clips (ORT QDQ for onnx, PT2E for pt2), reporting its top-1 agreement with fp32.",
     )
     p.add_argument("checkpoint", help="our .safetensors checkpoint (or a model name: random weights, for testing)")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
-    p.add_argument("-o", "--output", required=True, help="destination .onnx file")
+    p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
+    p.add_argument("-o", "--output", help="destination .onnx / .pt2 file")
+    p.add_argument("--cache", action="store_true", help="pt2: write the package next to the checkpoint, keyed on its hash, "
+                   "torch and the CPU; predict/eval/stream/serve then use it by default")
     p.add_argument("--batch", type=int, default=2, help="batch size of the traced and checked input (axis stays dynamic)")
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--static-time", action="store_true", help="fix the clip length instead of making it dynamic")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
     p.add_argument("--tol", type=float, default=1e-3, help="largest accepted max |Δlogit| (default 1e-3)")
-    p.add_argument("--int8", action="store_true", help="also write OUTPUT.int8.onnx (ORT static QDQ), calibrated on --calib")
+    p.add_argument("--int8", action="store_true", help="also write OUTPUT.int8.onnx (ORT static QDQ) or OUTPUT.int8.pt2 (PT2E), calibrated on --calib")
     p.add_argument("--calib", nargs="+", metavar="VIDEO", help="videos or folders of real clips for int8 calibration")
     p.add_argument("--calib-step", type=int, help="frames between calibration windows (default: clip length)")
     p.add_argument("--calib-max", type=int, default=32, help="at most this many calibration windows (default 32)")
@@ -47,9 +50,10 @@ def add_parsers(sub) -> None:  # noqa: ANN001
         help="clips/s and latency per backend and batch size (Markdown + JSON)",
         description="Benchmark MODEL (a model name: random weights), CKPT or ONNX over the backends available here.",
     )
-    b.add_argument("source", help="model name, .safetensors checkpoint or .onnx file")
-    b.add_argument("--backends", help="comma-separated subset of: eager, optimized, compile, ort-fp32, ort-int8, torch-int8, "
-                   "cuda-fp32, cuda-fp16, ort-tensorrt (default: all available except compile)")
+    b.add_argument("source", help="model name, .safetensors checkpoint, .onnx file or .pt2 package")
+    b.add_argument("--backends", help="comma-separated subset of: eager, optimized, compile, pt2, pt2-int8, ort-fp32, ort-int8, "
+                   "torch-int8, cuda-fp32, cuda-fp16, ort-tensorrt (default: all available except compile, pt2 and "
+                   "pt2-int8, which compile for a minute or more; a .pt2 source runs as pt2)")
     b.add_argument("--batch-sizes", type=_ints, default=[1, 4, 8, 16, 32], help="default 1,4,8,16,32")
     b.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     b.add_argument("--clip-len", type=int, help="frames per clip (default: the model's)")
@@ -82,15 +86,41 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch must be ≥ 1, got {args.batch}")
     if args.int8 and not args.calib:
         raise UsageError("--int8 needs --calib VIDEO... (real clips to calibrate on and to measure top-1 agreement)")
-    out = Path(args.output)
-    report = export_onnx(model, out, batch=args.batch, check=not args.no_check, opset=args.opset,
-                         dynamic_time=False if args.static_time else None, tol=args.tol)
-    axes = ", ".join(f"{k}={v}" for k, v in report.dynamic_axes.items())
-    print(f"wrote {out} (opset {report.opset}, dynamic axes {axes}, {report.export_s:.1f} s)")
+    if args.cache:
+        if args.format != "pt2" or not src.is_file():
+            raise UsageError("--cache needs --format pt2 and a checkpoint file")
+        from actionrec.deploy.pt2 import cached_pt2_path
+
+        out = cached_pt2_path(src)
+    elif args.output:
+        out = Path(args.output)
+    else:
+        raise UsageError("give -o/--output (or --cache with --format pt2)")
+    dynamic_time = False if args.static_time else None
+    if args.format == "pt2":
+        from actionrec.deploy.pt2 import export_pt2
+
+        report = export_pt2(model, out, batch=args.batch, check=not args.no_check, dynamic_time=dynamic_time, tol=args.tol)
+        print(f"wrote {out} ({report.size_mb:.1f} MiB; input ranges {report.input_dims}; "
+              f"export {report.export_s:.1f} s, compile {report.compile_s:.1f} s)")
+    else:
+        report = export_onnx(model, out, batch=args.batch, check=not args.no_check, opset=args.opset,
+                             dynamic_time=dynamic_time, tol=args.tol)
+        axes = ", ".join(f"{k}={v}" for k, v in report.dynamic_axes.items())
+        print(f"wrote {out} (opset {report.opset}, dynamic axes {axes}, {report.export_s:.1f} s)")
     if report.max_abs_diff is not None:
         print(f"parity vs PyTorch: max |Δlogit| {report.max_abs_diff:.2e} over inputs {report.checked_shapes} (tolerance {args.tol:g})")
     record = {"export": report.to_dict()}
-    if args.int8:
+    if args.int8 and args.format == "pt2":
+        from actionrec.deploy.clips import collect_clips
+        from actionrec.deploy.quantize import quantize_pt2e
+
+        clips = collect_clips(args.calib, model.meta, step=args.calib_step, max_clips=4 * args.calib_max)
+        q_out = out.with_suffix(".int8.pt2")
+        qrep = quantize_pt2e(model, q_out, clips=clips, max_calib=args.calib_max)
+        print(f"wrote {q_out}: {qrep.summary()}")
+        record["int8"] = qrep.to_dict()
+    elif args.int8:
         from actionrec.deploy.clips import collect_clips
         from actionrec.deploy.quantize import quantize_onnx
 

@@ -171,6 +171,25 @@ def _check(sess, model: nn.Module, x: torch.Tensor) -> float:
     return float(np.abs(got.astype(np.float64) - ref.astype(np.float64)).max())
 
 
+def export_inputs(
+    model: nn.Module, path: str | os.PathLike, *, meta: ModelMeta | None, suffix: str, batch: int, example: torch.Tensor | None
+) -> tuple[ModelMeta, Path, torch.Tensor, torch.Generator]:
+    """Checked ``(meta, path, example, generator)`` of an export: ``meta`` defaults to ``model.meta``; the example
+    to seeded N(0, 1) input of ``meta.input_shape(batch)`` (the generator continues that seed, for more checks)."""
+    meta = meta or getattr(model, "meta", None)
+    if meta is None:
+        raise ExportError("export needs a ModelMeta (pass meta= or set model.meta)")
+    path = Path(path)
+    if path.suffix != suffix:
+        raise ExportError(f"{path}: the file name must end in {suffix}")
+    gen = torch.Generator().manual_seed(0)
+    if example is None:
+        example = torch.randn(meta.input_shape(batch), generator=gen)
+    if example.dim() != 5 or example.shape[1] != meta.in_channels:
+        raise ExportError(f"example input must be (N, {meta.in_channels}, T, H, W), got {tuple(example.shape)}")
+    return meta, path, example.float().contiguous(), gen
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike,
@@ -202,20 +221,8 @@ def export_onnx(
     Returns:
         an :class:`ExportReport` (``report.max_abs_diff``).
     """
-    meta = meta or getattr(model, "meta", None)
-    if meta is None:
-        raise ExportError("export_onnx needs a ModelMeta (pass meta= or set model.meta)")
-    path = Path(path)
-    if path.suffix != ".onnx":
-        raise ExportError(f"{path}: the ONNX file name must end in .onnx")
+    meta, path, example, gen = export_inputs(model, path, meta=meta, suffix=".onnx", batch=batch, example=example)
     model = model.eval()
-    gen = torch.Generator().manual_seed(0)
-    if example is None:
-        example = torch.randn(meta.input_shape(batch), generator=gen)
-    if example.dim() != 5 or example.shape[1] != meta.in_channels:
-        raise ExportError(f"example input must be (N, {meta.in_channels}, T, H, W), got {tuple(example.shape)}")
-    example = example.float().contiguous()
-
     if dynamic_time is None:
         dynamic_time = meta.arch not in FIXED_TIME_ARCHS
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Inference backends: whatever the model file and the engine behind it, one tensor → logits callable.
 
 ``load_predictor(source, backend=...)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx``
-file exported by ``actionrec export`` or a model with ``.meta``, and returns a :class:`Backend`
+file or a ``.pt2`` package exported by ``actionrec export``, or a model with ``.meta``, and returns a :class:`Backend`
 mapping an (N, C, T, H, W) float32 tensor to (N, num_classes) float32 logits on the CPU.
 Pre- and post-processing are the caller's (:class:`actionrec.Predictor`) and identical for every
 backend, so an accuracy comparison between backends is "evaluate the same split twice".
@@ -138,10 +138,16 @@ def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
     return model, model.meta
 
 
+def _not_pt2(source: object, backend: str) -> None:
+    if _suffix(source) == ".pt2":
+        raise UsageError(f"{source}: a .pt2 package runs with --backend pt2 (or auto), not {backend}")
+
+
 def _load_onnxruntime(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
                       example: torch.Tensor | None) -> OnnxPredictor:
     if is_onnx(source):
         return _onnx_predictor(Path(source), meta=None, optimize=optimize, device=device, num_threads=num_threads)
+    _not_pt2(source, "onnxruntime")
     model, meta = _torch_model(source)
     from actionrec.deploy.onnx_export import export_onnx
 
@@ -157,6 +163,7 @@ def _load_torch(source: str | Path | nn.Module, *, optimize: bool | None, device
                 example: torch.Tensor | None) -> TorchPredictor:
     if is_onnx(source):
         raise UsageError(f"{source}: an ONNX file runs with --backend onnxruntime, not torch")
+    _not_pt2(source, "torch")
     model, meta = _torch_model(source)
     model = model.to(device)
     info: dict[str, Any] = {"optimize": "eager"}
@@ -176,8 +183,41 @@ def _load_torch(source: str | Path | nn.Module, *, optimize: bool | None, device
     return TorchPredictor(model, meta, device=device, info=info)
 
 
+def _load_pt2(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
+              example: torch.Tensor | None) -> Backend:
+    """A ``.pt2`` package, or the checkpoint's cached one (``actionrec export CKPT --format pt2 --cache``)."""
+    from actionrec.deploy.pt2 import find_cached_pt2, load_pt2
+
+    if device != "cpu":
+        raise UsageError(f"pt2 packages run on the CPU, not {device}")
+    if not isinstance(source, (str, os.PathLike)):
+        raise UsageError("backend pt2 needs a .pt2 package or a checkpoint with a cached package, not a module")
+    path = Path(source) if _suffix(source) == ".pt2" else find_cached_pt2(source)
+    if path is None:
+        raise UsageError(f"{source}: no pt2 package cached for this checkpoint, torch and CPU "
+                         f"(make it with `actionrec export {source} --format pt2 --cache`)")
+    return load_pt2(path, num_threads=num_threads)
+
+
+def _load_auto(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
+               example: torch.Tensor | None) -> Backend:
+    """By file type; a CPU checkpoint with a cached pt2 package runs through it (unless ``optimize`` is set)."""
+    kind = {".onnx": "onnxruntime", ".pt2": "pt2"}.get(_suffix(source), "torch")
+    if kind == "torch" and optimize is None and device == "cpu" and _suffix(source) == ".safetensors":
+        from actionrec.deploy.pt2 import find_cached_pt2
+
+        if find_cached_pt2(source) is not None:
+            try:
+                pred = _load_pt2(source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+                pred.info["optimize"] = "pt2-cache"
+                return pred
+            except Exception as e:  # noqa: BLE001 - the default falls back to the always-available torch path
+                log.warning("cached pt2 package of %s not usable (%s); using the PyTorch model", source, e)
+    return BACKENDS[kind](source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+
+
 BackendLoader = Callable[..., Backend]
-BACKENDS: dict[str, BackendLoader] = {"torch": _load_torch, "onnxruntime": _load_onnxruntime}
+BACKENDS: dict[str, BackendLoader] = {"torch": _load_torch, "onnxruntime": _load_onnxruntime, "pt2": _load_pt2}
 
 
 def register_backend(name: str, loader: BackendLoader) -> None:
@@ -185,8 +225,12 @@ def register_backend(name: str, loader: BackendLoader) -> None:
     BACKENDS[name] = loader
 
 
+def _suffix(source: object) -> str:
+    return Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else ""
+
+
 def is_onnx(source: object) -> bool:
-    return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".onnx"
+    return _suffix(source) == ".onnx"
 
 
 def load_predictor(
@@ -203,10 +247,11 @@ def load_predictor(
     Args:
         source: one of our ``.safetensors`` checkpoints, an ``.onnx`` file exported by us (its
             metadata gives ``meta``), or a model with ``.meta``.
-        backend: ``"auto"`` (``.onnx`` → onnxruntime, else torch) or a name of :data:`BACKENDS`
-            (``"torch"``, ``"onnxruntime"``: a checkpoint or model is exported to a temporary ONNX
-            file first, with the parity check).
-        optimize: ``None`` = default: on CPU the exact fast path (Conv+BN folding + channels-last-3d,
+        backend: ``"auto"`` (``.onnx`` → onnxruntime, ``.pt2`` → pt2, else torch) or a name of
+            :data:`BACKENDS` (``"torch"``; ``"onnxruntime"``: a checkpoint or model is exported to a
+            temporary ONNX file first, with the parity check; ``"pt2"``: a package or a checkpoint's cached one).
+        optimize: ``None`` = default: on CPU a checkpoint's cached pt2 package if there is one
+            (``actionrec export CKPT --format pt2 --cache``), else the exact fast path (Conv+BN folding + channels-last-3d,
             checked against eager; falls back to eager with a warning if it fails or is not exact);
             ``True`` = the fast path, errors are raised; ``False`` = plain eager (ORT: basic graph
             optimisations only).
@@ -218,7 +263,6 @@ def load_predictor(
         raise UsageError(f"unknown backend {backend!r}; choose one of auto, {', '.join(BACKENDS)}")
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise FileNotFoundError(f"{source}: no such model file")
-    if backend == "auto":
-        backend = "onnxruntime" if is_onnx(source) else "torch"
     _set_threads(num_threads)
-    return BACKENDS[backend](source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+    loader = _load_auto if backend == "auto" else BACKENDS[backend]
+    return loader(source, optimize=optimize, device=device, num_threads=num_threads, example=example)

@@ -5,7 +5,9 @@ Two flows (both static: activation ranges come from calibration clips):
 * :func:`quantize_onnx` — ONNX Runtime static QDQ (per-channel s8 weights, u8 activations);
   the result is a deployable ``.onnx`` file with our metadata and the agreement figures in it.
 * :func:`quantize_torch` — PyTorch FX static PTQ with the x86 backend (VNNI where the CPU has it);
-  needs an FX-traceable model (all of ours are).
+  needs an FX-traceable model (all of ours are). PyTorch has deprecated this flow;
+* :func:`quantize_pt2e` — PT2E (``torch.export`` + torchao's ``X86InductorQuantizer``) compiled by
+  AOTInductor into a ``.pt2`` package (:mod:`actionrec.deploy.pt2`): oneDNN int8 kernels, dynamic batch.
 
 Int8 changes the logits: never use it silently. :func:`top1_agreement` measures how often the
 int8 model's top-1 class equals the fp32 model's on real windows.
@@ -30,7 +32,7 @@ from actionrec.errors import UsageError
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta
 
-__all__ = ["QuantReport", "quantize_onnx", "quantize_torch", "stem_convs", "top1_agreement", "split_calibration"]
+__all__ = ["QuantReport", "quantize_onnx", "quantize_torch", "quantize_pt2e", "stem_convs", "top1_agreement", "split_calibration"]
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +231,100 @@ def quantize_torch(model: nn.Module, *, clips: torch.Tensor, max_calib: int = 32
     report = _agreement_report(None, "torch.ao FX static x86", model, qmodel, clips, calib, held, batch)
     log.info("%s", report.summary())
     return qmodel, report
+
+
+def _torchao_pt2e() -> tuple[Any, Any, Any, Any]:
+    """(prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, x86_inductor_quantizer module).
+
+    torchao logs its missing CUDA kernels on import; kept quiet here.
+    """
+    lg = logging.getLogger("torchao")
+    level = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e import allow_exported_model_train_eval
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as e:
+        raise UsageError(f"int8 pt2 packages need torchao (pip install torchao): {e}") from e
+    finally:
+        lg.setLevel(level)
+    return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, xiq
+
+
+def _quantized_convs(graph: torch.fx.GraphModule) -> tuple[int, int]:
+    """(convolutions whose weight comes from a dequantize node, all convolutions) of a converted PT2E graph."""
+    convs = [n for n in graph.graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
+    quantized = [n for n in convs if len(n.args) > 1 and "dequantize" in str(getattr(n.args[1], "target", ""))]
+    return len(quantized), len(convs)
+
+
+def first_conv(model: nn.Module) -> str | None:
+    """Name of the first convolution of ``model`` (its stem: all our architectures define it first)."""
+    return next((n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
+
+
+def quantize_pt2e(
+    model: nn.Module,
+    out_path: str | os.PathLike,
+    *,
+    clips: torch.Tensor,
+    max_calib: int = 32,
+    batch: int = 2,
+    keep_fp32: tuple[str, ...] | None = None,
+) -> QuantReport:
+    """Static int8 through PT2E, calibrated on real ``clips`` (N, C, T, H, W), compiled into a ``.pt2`` package.
+
+    Per-channel symmetric s8 weights, u8 activations (histogram observers), x86 Inductor
+    quantiser; every other window calibrates (:func:`split_calibration`). The compiled package's
+    top-1 agreement with the fp32 ``model`` is measured on all windows and on the held-out ones
+    before the file is published, and returned.
+
+    ``keep_fp32``: module names left in fp32; default: the stem convolution (:func:`first_conv`),
+    for the reason given in :func:`quantize_onnx`.
+    """
+    from actionrec.deploy.pt2 import export_pt2
+
+    prepare_pt2e, convert_pt2e, allow_train_eval, xiq = _torchao_pt2e()
+    meta: ModelMeta | None = getattr(model, "meta", None)
+    if meta is None:
+        raise UsageError("quantize_pt2e needs a model with .meta")
+    if len(clips) < 1:
+        raise UsageError("int8 calibration needs at least one real clip")
+    model = model.eval()
+    calib, held = split_calibration(clips, max_calib=max_calib)
+    if keep_fp32 is None:
+        stem = first_conv(model)
+        keep_fp32 = (stem,) if stem else ()
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    for name in keep_fp32:
+        quantizer.set_module_name_qconfig(name, None)
+    example = clips[calib[:2]] if len(calib) >= 2 else clips[:1].expand(2, *clips.shape[1:])
+    dims = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            graph = torch.export.export(model, (example.contiguous(),), dynamic_shapes=dims).module()
+        except Exception as e:
+            raise UsageError(f"{meta.arch} cannot be exported for PT2E int8 ({type(e).__name__}: {e})") from e
+        prepared = prepare_pt2e(graph, quantizer)
+        for i in range(0, len(calib), batch):
+            prepared(clips[calib[i : i + batch]])
+        qmodel = convert_pt2e(prepared)
+    n_q, n_conv = _quantized_convs(qmodel)
+    if n_q == 0:
+        raise UsageError(f"PT2E int8: the x86 Inductor quantiser quantised none of the {n_conv} convolutions of {meta.arch} "
+                         "(it annotates 2-D convolutions and linear layers; 3-D convolutions stay fp32), so the package "
+                         "would not be int8; use the ONNX Runtime int8 export (--format onnx --int8)")
+    allow_train_eval(qmodel)  # export_pt2 calls .eval(); exported graphs refuse it otherwise
+    method = "PT2E x86-inductor s8/u8 per-channel" + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else "")
+    result: list[QuantReport] = []
+
+    def verify(pred: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        result.append(_agreement_report(out_path, method, model, pred, clips, calib, held, batch))
+
+    export_pt2(qmodel, out_path, meta=meta, example=example, dynamic_time=False, precision="int8", check=False, verify=verify,
+               extra={"int8": {"method": method, "calib_windows": len(calib)}})
+    log.info("%s", result[0].summary())
+    return result[0]

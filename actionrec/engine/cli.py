@@ -95,7 +95,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch), torch or onnxruntime")
+    p.add_argument("--backend", default="auto",
+                   help="auto (.onnx → onnxruntime, .pt2 → pt2, a checkpoint → its cached pt2 package if any, else torch), "
+                   "torch, onnxruntime or pt2")
     p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int_arg(1, 1024), default=None,

@@ -39,7 +39,7 @@ MAX_BATCH = 1024
 MAX_TOPK = 10_000
 MAX_WORKERS = 64
 DEFAULT_BATCH = 8
-MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".ckpt")
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt2", ".pt", ".pth", ".ckpt")
 # what a bad video may raise while it is decoded; anything else is a bug and propagates
 VIDEO_ERRORS = (ActionrecError, OSError, IndexError, ValueError)
 
@@ -108,7 +108,7 @@ class Predictor:
 
     Args:
         model: a checkpoint, an ``.onnx`` file, a known pretrained name, or a module with ``.meta``.
-        backend: ``"auto"``, ``"torch"``, ``"onnxruntime"`` (or another registered backend).
+        backend: ``"auto"``, ``"torch"``, ``"onnxruntime"``, ``"pt2"`` (or another registered backend).
         device: ``"cpu"`` (default) or ``"cuda[:i]"``.
         threads: inference threads (default: the cores this process may use).
         num_clips: clips per video (default: from its length, up to 10); ``num_crops``: 1 or 3.
