@@ -25,18 +25,23 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     _common(p)
     p.set_defaults(func=_frames)
 
-    p = ps.add_parser("flow", help="optical flow of frame folders (flow_x_/flow_y_ JPEGs, ±20 px → 0..255)")
-    p.add_argument("frames", help="folder of frame folders (from `actionrec prep frames`)")
+    from actionrec.data.flow import FLOW_ALGORITHMS
+
+    p = ps.add_parser("flow", help="optical flow of frame folders or videos (flow_x_/flow_y_ JPEGs, ±20 px → 0..255)")
+    p.add_argument("frames", help="folder of frame folders (from `actionrec prep frames`) or, if it has none, of videos")
     p.add_argument("dst", help="output folder")
-    p.add_argument("--algo", choices=("tvl1", "dis", "farneback"), default="tvl1",
-                   help="tvl1: the I3D reference (slow, ~1 pair/s/core at 224²); dis: fast, for demos [tvl1]")
+    p.add_argument("--algo", choices=tuple(FLOW_ALGORITHMS), default="tvl1",
+                   help="; ".join(f"{k}: {v.summary}" for k, v in FLOW_ALGORITHMS.items()) + " [tvl1]")
+    p.add_argument("--device", default=None,
+                   help="tvl1-torch: cpu, cuda (= cuda:LOCAL_RANK under torchrun) or cuda:N [cuda if available, else cpu]")
+    p.add_argument("--batch-size", type=int, default=16, help="tvl1-torch: frame pairs per batch [16]")
     p.add_argument("--short-side", type=int, default=None, help="resize frames before flow (default: as stored)")
     p.add_argument("--bound", type=float, default=20.0, help="clip flow to ±bound pixels before 8-bit storage [20]")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality [95]")
     p.add_argument("--tvl1-scales", type=int, default=None, help="TV-L1 pyramid levels (OpenCV default 5)")
     p.add_argument("--tvl1-warps", type=int, default=None, help="TV-L1 warpings per level (OpenCV default 5)")
     p.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), default="medium")
-    p.add_argument("--chunk", type=int, default=8, help="frame pairs per task [8]")
+    p.add_argument("--chunk", type=int, default=8, help="frame pairs per task of a frame folder [8]")
     _common(p)
     p.set_defaults(func=_flow)
 
@@ -87,7 +92,7 @@ def _flow(args: argparse.Namespace) -> int:
     rep = flow_all(args.frames, args.dst, algo=args.algo, short_side=args.short_side, bound=args.bound,
                    quality=args.quality, tvl1_scales=args.tvl1_scales, tvl1_warps=args.tvl1_warps,
                    dis_preset=args.dis_preset, workers=args.workers, shard=args.shard, chunk=args.chunk,
-                   progress=not args.no_progress)
+                   device=args.device, batch_size=args.batch_size, progress=not args.no_progress)
     return _finish(rep, f"flow ({args.algo})")
 
 

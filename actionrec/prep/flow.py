@@ -1,23 +1,30 @@
-"""``actionrec prep flow``: optical flow of frame folders, two 8-bit JPEGs per frame pair.
+"""``actionrec prep flow``: optical flow of frame folders or videos, two 8-bit JPEGs per frame pair.
 
-``FRAMES/<class>/<name>/img_*.jpg`` → ``DST/<class>/<name>/flow_x_00001.jpg``, ``flow_y_00001.jpg``
-… (pair k = frames k → k+1) plus ``n_flow``; see :mod:`actionrec.data.flow` for the ±20 → [0, 255]
-convention. Work is split into chunks of frame pairs, so every core stays busy even on one long
-video; a video's folder appears only when all of its chunks are written and verified, under the
-output lock (see :mod:`actionrec.prep.common`).
+``SRC/<class>/<name>/img_*.jpg`` (frame folders with ``n_frames``) or, when ``SRC`` has none,
+``SRC/<class>/<name>.<ext>`` (videos, decoded once, no frames written) → ``DST/<class>/<name>/
+flow_x_00001.jpg``, ``flow_y_00001.jpg`` … (pair k = frames k → k+1) plus ``n_flow``; see
+:mod:`actionrec.data.flow` for the ±20 → [0, 255] convention and the algorithms. One-pair-at-a-time
+algorithms (OpenCV's) run in a pool of processes over chunks of frame pairs, so every core stays
+busy even on one long frame folder; batched ones (``tvl1-torch``) run in this process on one device
+(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written
+and verified, under the output lock (see :mod:`actionrec.prep.common`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from actionrec.errors import UsageError
 from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_distinct, check_int, check_positive,
-                                   check_workers, die_with_parent, find_frame_dirs, locked_output, needs_work,
-                                   parse_shard, publish_dir, sweep_temps, take_shard, tmp_dir_for)
+                                   check_workers, die_with_parent, find_files, find_frame_dirs, locked_output,
+                                   needs_work, parse_shard, publish_dir, sweep_temps, take_shard, tmp_dir_for)
 from actionrec.prep.frames import PrepReport
 
 log = logging.getLogger(__name__)
@@ -25,12 +32,9 @@ log = logging.getLogger(__name__)
 _FLOW_FN = {}
 
 
-def _gray(path: Path, short_side: int | None):  # noqa: ANN202
+def _resize_short(img: np.ndarray, short_side: int | None) -> np.ndarray:
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise OSError(f"cannot read image {path}")
     if short_side:
         h, w = img.shape
         s = short_side / min(h, w)
@@ -39,77 +43,147 @@ def _gray(path: Path, short_side: int | None):  # noqa: ANN202
     return img
 
 
-def flow_chunk(args: tuple) -> tuple[str, int, str | None]:
-    """Compute pairs ``[start, end)`` of one folder into ``tmp``; return (key, pairs done, error)."""
+def _gray(path: Path, short_side: int | None) -> np.ndarray:
     import cv2
 
-    from actionrec.data.flow import make_flow_fn, quantize_flow
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise OSError(f"cannot read image {path}")
+    return _resize_short(img, short_side)
 
-    key, files, tmp, start, end, opts = args
+
+def read_gray(source: list[str] | str, start: int, stop: int | None, short_side: int | None) -> Iterator[np.ndarray]:
+    """Grayscale frames ``start .. stop - 1`` (``stop`` None: to the end) of a frame list or a video file
+    (decoded once, sequentially), short side resized; uint8 (H, W) each."""
+    if isinstance(source, list):
+        for f in source[start:stop]:
+            yield _gray(Path(f), short_side)
+        return
+    from actionrec.data.flow import to_gray
+    from actionrec.data.video import VideoReader
+
+    with VideoReader(source) as reader:
+        for k, rgb in enumerate(reader.iter_frames()):
+            if stop is not None and k >= stop:
+                break
+            if k >= start:
+                yield _resize_short(to_gray(rgb), short_side)
+
+
+def write_pair(tmp: Path, k: int, flow: np.ndarray, *, bound: float, quality: int) -> None:
+    """Store the flow (H, W, 2) of pair ``k`` (0-based) as ``flow_x_/flow_y_{k + 1:05d}.jpg`` in ``tmp``."""
+    import cv2
+
+    from actionrec.data.flow import quantize_flow
+
+    q = quantize_flow(flow, bound=bound)
+    for comp, name in ((0, "x"), (1, "y")):
+        out = Path(tmp) / f"flow_{name}_{k + 1:05d}.jpg"
+        if not cv2.imwrite(str(out), np.ascontiguousarray(q[..., comp]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
+            raise OSError(f"cannot write {out}")
+
+
+def _read_task(task: tuple) -> list[np.ndarray]:
+    """All grayscale frames of a task ``(key, source, tmp, start, end, opts)``: pairs start..end need end + 1."""
+    _, source, _, start, end, opts = task
+    return list(read_gray(source, start, None if end is None else end + 1, opts.get("short_side")))
+
+
+def flow_options(opts: dict):  # noqa: ANN201 - FlowOptions, imported lazily
+    from actionrec.data.flow import FlowOptions
+
+    return FlowOptions(tvl1_scales=opts.get("tvl1_scales"), tvl1_warps=opts.get("tvl1_warps"),
+                       dis_preset=opts.get("dis_preset", "medium"), device=opts.get("device") or "cpu")
+
+
+def flow_chunk(args: tuple) -> tuple[str, int, str | None]:
+    """Compute pairs ``[start, end)`` of one source into ``tmp`` one at a time; return (key, pairs done, error)."""
+    import cv2
+
+    from actionrec.data.flow import make_flow_fn
+
+    key, source, tmp, start, end, opts = args
     try:
         cv2.setNumThreads(1)
         fkey = tuple(sorted(opts.items()))
         if fkey not in _FLOW_FN:
-            _FLOW_FN[fkey] = make_flow_fn(opts["algo"], tvl1_scales=opts.get("tvl1_scales"),
-                                          tvl1_warps=opts.get("tvl1_warps"), dis_preset=opts.get("dis_preset", "medium"))
+            _FLOW_FN[fkey] = make_flow_fn(opts["algo"], flow_options(opts))
         fn = _FLOW_FN[fkey]
-        q = [cv2.IMWRITE_JPEG_QUALITY, int(opts.get("quality", 95))]
-        prev = _gray(Path(files[start]), opts.get("short_side"))
-        for k in range(start, end):
-            nxt = _gray(Path(files[k + 1]), opts.get("short_side"))
-            f = quantize_flow(fn(prev, nxt), bound=opts.get("bound", 20.0))
-            for comp, name in ((0, "x"), (1, "y")):
-                out = Path(tmp) / f"flow_{name}_{k + 1:05d}.jpg"
-                if not cv2.imwrite(str(out), f[..., comp], q):
-                    raise OSError(f"cannot write {out}")
+        done, prev = 0, None
+        for k, nxt in enumerate(read_gray(source, start, None if end is None else end + 1, opts.get("short_side"))):
+            if prev is not None:
+                write_pair(Path(tmp), start + k - 1, fn(prev[None], nxt[None])[0], bound=opts["bound"],
+                           quality=opts["quality"])
+                done += 1
             prev = nxt
-        return key, end - start, None
+        if done == 0:
+            raise UsageError("fewer than 2 frames: flow needs at least 2")
+        return key, done, None
     except Exception as e:  # noqa: BLE001 - reported per video
         return key, 0, f"{type(e).__name__}: {e}"
+
+
+def find_flow_sources(src: Path) -> list[tuple[Path, str | None]]:
+    """(output folder relative to DST, video path) for every frame folder under ``src`` (video path None) or,
+    when there is none, for every video file."""
+    from actionrec.data.video import VIDEO_EXTENSIONS
+
+    dirs = find_frame_dirs(src)
+    if dirs:
+        return [(rel, None) for rel in dirs]
+    return [(rel.with_suffix(""), str(src / rel)) for rel in find_files(src, VIDEO_EXTENSIONS)]
 
 
 def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_side: int | None = None,
              bound: float = 20.0, quality: int = 95, tvl1_scales: int | None = None, tvl1_warps: int | None = None,
              dis_preset: str = "medium", workers: int | None = None, shard: str | None = None, chunk: int = 8,
-             progress: bool = True) -> PrepReport:
-    """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) into ``dst``.
+             device: str | None = None, batch_size: int = 16, progress: bool = True) -> PrepReport:
+    """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) or, when there is
+    none, every video under it, into ``dst``.
 
+    Batched algorithms run on ``device`` (default: ``cuda:LOCAL_RANK`` when CUDA is available, else
+    the CPU) in batches of ``batch_size`` same-size pairs, with ``workers`` threads reading and
+    writing images; the others run in ``workers`` processes over chunks of ``chunk`` pairs.
     Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
-    from actionrec.data.flow import ALGOS
+    from actionrec.data.flow import FLOW_ALGORITHMS
 
     frames, dst = Path(frames), Path(dst)
     if not frames.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames}")
-    if algo not in ALGOS:
-        raise UsageError(f"--algo must be one of {', '.join(ALGOS)}, got {algo!r}")
+    if algo not in FLOW_ALGORITHMS:
+        raise UsageError(f"--algo must be one of {', '.join(FLOW_ALGORITHMS)}, got {algo!r}")
     check_int("--short-side", short_side, lo=1, hi=8192, none_ok=True)
     check_positive("--bound", bound)
     check_int("--quality", quality, lo=1, hi=100)
     check_int("--tvl1-scales", tvl1_scales, lo=1, hi=20, none_ok=True)
     check_int("--tvl1-warps", tvl1_warps, lo=1, hi=100, none_ok=True)
     check_int("--chunk", chunk, lo=1)
+    check_int("--batch-size", batch_size, lo=1)
     workers = check_workers(workers)
     check_distinct(frames, dst, "frames")
+    batched = FLOW_ALGORITHMS[algo].batched
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
-            "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset}
+            "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset,
+            "device": _flow_device(device) if batched else _cpu_only(device, algo)}
     shard_ = parse_shard(shard)
-    folders = take_shard(find_frame_dirs(frames), shard_)
+    sources = take_shard(find_flow_sources(frames), shard_)
     with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
-        sweep_temps(dst, [dst / rel for rel in folders], everything=shard_[1] == 1)
-        return _flow_locked(frames, dst, folders, opts, workers, chunk, progress)
+        sweep_temps(dst, [dst / rel for rel, _ in sources], everything=shard_[1] == 1)
+        return _flow_locked(frames, dst, sources, opts, workers, chunk, batch_size, progress)
 
 
-def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, workers: int, chunk: int,
-                 progress: bool) -> PrepReport:
+def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, workers: int,
+                 chunk: int, batch_size: int, progress: bool) -> PrepReport:
     from tqdm import tqdm
 
+    from actionrec.data.flow import FLOW_ALGORITHMS
     from actionrec.data.frames import list_frames
 
     algo = opts["algo"]
     report = PrepReport()
     tasks, pending = [], {}
-    for rel in folders:
+    for rel, video in sources:
         final = dst / rel
         try:
             todo = needs_work(final, FLOW_LAYOUT)
@@ -119,18 +193,21 @@ def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, worke
         if not todo:
             report.skipped += 1
             continue
-        files = [str(p) for p in list_frames(frames / rel)]
-        if len(files) < 2:
-            report.failed[str(rel)] = f"{len(files)} frame(s): flow needs at least 2"
-            continue
+        if video is None:
+            files = [str(p) for p in list_frames(frames / rel)]
+            if len(files) < 2:
+                report.failed[str(rel)] = f"{len(files)} frame(s): flow needs at least 2"
+                continue
+            n_pairs = len(files) - 1
+            chunks = [(files, s, min(s + chunk, n_pairs)) for s in range(0, n_pairs, chunk)]
+        else:
+            chunks = [(video, 0, None)]  # a video is decoded once, from its start: one task
         tmp = tmp_dir_for(final)
         tmp.mkdir(parents=True)
-        n_pairs = len(files) - 1
-        pending[str(rel)] = [tmp, final, n_pairs, n_pairs]
-        for s in range(0, n_pairs, chunk):
-            tasks.append((str(rel), files, str(tmp), s, min(s + chunk, n_pairs), opts))
-    log.info("flow (%s): %d folders in this shard, %d to do, %d chunks", algo, len(folders), len(pending), len(tasks))
-    total_pairs = sum(v[2] for v in pending.values())
+        pending[str(rel)] = [tmp, final, 0, len(chunks)]  # pairs written, tasks left
+        tasks += [(str(rel), source, str(tmp), s, e, opts) for source, s, e in chunks]
+    log.info("flow (%s): %d sources in this shard, %d to do, %d tasks", algo, len(sources), len(pending), len(tasks))
+    total_pairs = None if any(v is not None for _, v in sources) else sum(t[4] - t[3] for t in tasks)
     bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
 
     def record(result: tuple) -> None:
@@ -145,7 +222,8 @@ def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, worke
             shutil.rmtree(entry[0], ignore_errors=True)
             pending.pop(key)
             return
-        entry[3] -= n
+        entry[2] += n
+        entry[3] -= 1
         if entry[3] == 0:
             tmp, final, n_pairs, _ = pending.pop(key)
             try:
@@ -158,7 +236,15 @@ def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, worke
             report.done.append(key)
 
     try:
-        if workers <= 1 or len(tasks) <= 1:
+        if FLOW_ALGORITHMS[algo].batched:
+            from actionrec.data.flow import make_flow_fn
+            from actionrec.prep.flow_batched import run_batched
+
+            for r in run_batched(tasks, make_flow_fn(algo, flow_options(opts)), read=_read_task,
+                                 write=functools.partial(write_pair, bound=opts["bound"], quality=opts["quality"]),
+                                 batch_size=batch_size, threads=workers):
+                record(r)
+        elif workers <= 1 or len(tasks) <= 1:
             for t in tasks:
                 record(flow_chunk(t))
         else:
@@ -170,3 +256,28 @@ def _flow_locked(frames: Path, dst: Path, folders: list[Path], opts: dict, worke
         for tmp, *_ in pending.values():
             shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _flow_device(device: str | None) -> str:
+    """``--device`` of a batched algorithm: ``cuda`` means ``cuda:LOCAL_RANK`` (one GPU per torchrun process)."""
+    import os
+
+    import torch
+
+    from actionrec.engine.distributed import resolve_device
+
+    name = device or "auto"
+    if name != "auto":
+        try:
+            kind = torch.device(name).type
+        except RuntimeError:
+            raise UsageError(f"--device must be cpu, cuda or cuda:N, got {name!r}") from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: CUDA is not available (no GPU, or a CPU-only build of torch)")
+    return str(resolve_device(name, int(os.environ.get("LOCAL_RANK", "0"))))
+
+
+def _cpu_only(device: str | None, algo: str) -> str:
+    if device not in (None, "cpu"):
+        raise UsageError(f"--device {device}: {algo} runs on the CPU only; tvl1-torch runs on a GPU")
+    return "cpu"

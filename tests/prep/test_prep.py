@@ -143,7 +143,7 @@ def test_flow_quantisation_conventions():
     np.testing.assert_allclose(to_deepmind_range(q), np.clip(f, -20, 20) / 20, atol=0.01)
 
 
-@pytest.mark.parametrize("algo", ["tvl1", "dis", "farneback"])
+@pytest.mark.parametrize("algo", ["tvl1", "tvl1-torch", "dis", "farneback"])
 def test_flow_algorithms_see_the_motion(algo):
     from actionrec.data.flow import make_flow_fn
 
@@ -153,8 +153,8 @@ def test_flow_algorithms_see_the_motion(algo):
 
     base = cv2.GaussianBlur(base, (7, 7), 2)
     moved = np.roll(base, 3, axis=1)  # content moves 3 px right
-    kw = {"tvl1_scales": 3, "tvl1_warps": 3} if algo == "tvl1" else {}
-    flow = make_flow_fn(algo, **kw)(base[:, :48], moved[:, :48])
+    kw = {"tvl1_scales": 3, "tvl1_warps": 3} if algo.startswith("tvl1") else {}
+    flow = make_flow_fn(algo, **kw)(base[None, :, :48], moved[None, :, :48])[0]
     assert flow.shape == (72, 48, 2)
     assert np.median(flow[10:-10, 10:-10, 0]) == pytest.approx(3, abs=0.6)
     assert abs(np.median(flow[10:-10, 10:-10, 1])) < 0.5
