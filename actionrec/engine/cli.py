@@ -153,7 +153,6 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 def _eval(args: argparse.Namespace) -> int:
     from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
-
     from actionrec.io import output_lock
 
     data = _data_config(args)
