@@ -17,7 +17,7 @@ from actionrec.errors import LockedError, TrainingError
 def _hold_lock(directory: Path) -> subprocess.Popen:
     """Another process that holds ``directory``'s output lock (as a live ``train`` would) until killed."""
     code = textwrap.dedent(f"""
-        import sys, time
+        import time
         from actionrec.io import output_lock
         with output_lock({str(directory)!r}, purpose="train"):
             print("locked", flush=True)
