@@ -240,7 +240,7 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
             if isinstance(e, CheckpointError):
                 raise
-            raise CheckpointError(f"{resume_path}: not a complete training state ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+            raise CheckpointError(f"{resume_path}: not a complete training state ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from e
         if len(rngs) != info.world_size:
             log.warning("resuming with %d processes from a run with %d: RNG streams of ranks > 0 differ", info.world_size, len(rngs))
         if info.is_main:
