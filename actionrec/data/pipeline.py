@@ -29,7 +29,7 @@ from actionrec.data.sampling import clip_indices, clip_span, uniform_clips, wind
 from actionrec.data.transforms import build_transform
 from actionrec.data.video import VideoDecodeError, open_video
 from actionrec.errors import UsageError
-from actionrec.meta import ModelMeta, Preprocess
+from actionrec.meta import LIMITS, ModelMeta, Preprocess
 
 __all__ = ["ClipPipeline", "VideoClips", "MAX_CLIPS", "AUTO_MAX_CLIPS", "OVERRIDABLE"]
 
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 MAX_CLIPS = 100  # upper bound for an explicit clip count (views are decoded and scored one by one)
 AUTO_MAX_CLIPS = 10  # num_clips=None: one clip per span of the video, at most this many
 OVERRIDABLE = ("clip_len", "frame_stride", "resize_short", "crop_size")  # Preprocess fields a user may change
-MAX_SIZE = 4096  # bound for resize_short / crop_size
-MAX_CLIP_LEN = 1024
 
 
 @dataclass
@@ -80,17 +78,18 @@ def override_preprocess(meta: ModelMeta, **overrides: int | None) -> Preprocess:
     unknown = set(overrides) - set(OVERRIDABLE)
     if unknown:
         raise UsageError(f"unknown preprocessing override(s) {sorted(unknown)}; choose from {', '.join(OVERRIDABLE)}")
-    bounds = {"clip_len": MAX_CLIP_LEN, "frame_stride": 64, "resize_short": MAX_SIZE, "crop_size": MAX_SIZE}
-    changes = {k: _check_count(k, v, 1, bounds[k]) for k, v in overrides.items() if v is not None}
+    limits = {"clip_len": LIMITS["clip_len"], "frame_stride": LIMITS["frame_stride"], "resize_short": LIMITS["size"],
+              "crop_size": LIMITS["size"]}
+    changes = {k: _check_count(k, v, 1, limits[k]) for k, v in overrides.items() if v is not None}
     base = meta.preprocess
+    merged = {k: changes.get(k, getattr(base, k)) for k in ("resize_short", "crop_size")}
+    if merged["resize_short"] < merged["crop_size"]:
+        raise UsageError(f"resize_short ({merged['resize_short']}) must be ≥ crop_size ({merged['crop_size']})")
     for k, v in changes.items():
         if getattr(base, k) != v:
             log.warning("%s: %s=%s overrides the model's %s=%s (its weights were made for the latter)",
                         meta.arch, k, v, k, getattr(base, k))
-    pre = dataclasses.replace(base, **changes)
-    if pre.resize_short < pre.crop_size:
-        raise UsageError(f"resize_short ({pre.resize_short}) must be ≥ crop_size ({pre.crop_size})")
-    return pre
+    return dataclasses.replace(base, **changes)
 
 
 class ClipPipeline:

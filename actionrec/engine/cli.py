@@ -261,15 +261,15 @@ def _stream(args: argparse.Namespace) -> int:
     predictor = _predictor(args)
     frames, fps = iter_frames(args.source, max_frames=args.max_frames)
     writer = VideoWriter(args.out, fps=fps) if args.out else None
-    on_frame = None
-    if writer is not None:
-        counter = iter(range(10**12))
+    drawn = iter(range(10**12))
 
-        def on_frame(frame, topk):  # noqa: ANN001, ANN202
-            writer.write(draw_predictions(frame, topk, time_s=next(counter) / fps))
+    def draw(frame, topk) -> None:  # noqa: ANN001
+        writer.write(draw_predictions(frame, topk, time_s=next(drawn) / fps))
 
     try:
-        for ev in stream_predictions(predictor, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk, on_frame=on_frame):
+        events = stream_predictions(predictor, frames, fps=fps, step=args.step, smooth=args.smooth, topk=args.topk,
+                                    on_frame=draw if writer is not None else None)
+        for ev in events:
             if args.json:
                 print(json.dumps(ev.to_json()), flush=True)
             else:

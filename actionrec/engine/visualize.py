@@ -53,7 +53,7 @@ def draw_predictions(frame: np.ndarray, topk: TopK, *, time_s: float | None = No
     """
     import cv2
 
-    img = np.ascontiguousarray(frame[..., :3] if frame.shape[-1] >= 3 else np.repeat(frame[..., :1], 3, axis=-1))
+    img = np.array(frame[..., :3] if frame.shape[-1] >= 3 else np.repeat(frame[..., :1], 3, axis=-1), dtype=np.uint8)
     h, w = img.shape[:2]
     if min(h, w) < MIN_SHORT_SIDE:
         s = MIN_SHORT_SIDE / min(h, w)
@@ -130,7 +130,8 @@ class VideoWriter:
         if self._container is None:
             h, w = frame.shape[:2]
             self._container = av.open(str(self._tmp), "w", format="mp4")
-            self._stream = self._container.add_stream("libx264", rate=max(1, round(self.fps)))
+            self._stream = self._container.add_stream("libx264", rate=max(1, round(self.fps)),
+                                                      options={"preset": "veryfast", "crf": "23"})
             self._stream.width, self._stream.height, self._stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
         s = self._stream
         f = np.ascontiguousarray(frame[: s.height, : s.width])

@@ -12,7 +12,7 @@ from actionrec.data.annotations import Sample
 from actionrec.data.dataset import VideoClipDataset
 from actionrec.data.pipeline import ClipPipeline
 from actionrec.data.sampling import RandomClipSampler, clip_indices, clip_span, uniform_clips, window_starts
-from actionrec.meta import ModelMeta, Preprocess
+from actionrec.meta import ModelMeta
 
 
 @settings(max_examples=300, deadline=None)
