@@ -75,7 +75,8 @@ def test_repeated_set_accumulates(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_resume_from_an_incomplete_state(make_config, tmp_path: Path) -> None:  # noqa: ANN001
-    from actionrec.checkpoint import CheckpointError, load_model, save_state
+    from actionrec import load_model
+    from actionrec.checkpoint import CheckpointError, save_state
 
     cfg = make_config(train={"epochs": 1}, eval={"every": 0})
     train(cfg)
