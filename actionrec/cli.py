@@ -24,6 +24,7 @@ AREAS = (
     "actionrec.prep.cli",  # prep frames|flow|lists|synthetic
     "actionrec.engine.cli",  # train, eval, fuse, predict, stream, demo
     "actionrec.deploy.cli",  # export, bench
+    "actionrec.serve.cli",  # serve
 )
 
 

@@ -69,6 +69,10 @@ def write_text_atomic(dst: str | os.PathLike, text: str) -> None:
 LOCK_NAME = ".actionrec.lock"
 
 
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 @contextlib.contextmanager
 def output_lock(directory: str | os.PathLike, *, purpose: str) -> Iterator[Path]:
     """Hold an advisory lock on an output ``directory`` for the whole block (one writer at a time).
@@ -99,7 +103,7 @@ def output_lock(directory: str | os.PathLike, *, purpose: str) -> Iterator[Path]
                 holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
                 who = (
                     f"{holder.get('purpose', '?')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-                    f"started {holder.get('started', '?')}: {holder.get('command', '?')})"
+                    f"started {holder.get('started', '?')}: {_shorten(str(holder.get('command', '?')), 80)})"
                 )
             except (ValueError, OSError):
                 who = "another process"

@@ -115,6 +115,16 @@ def _check_bool(name: str) -> Callable[[Any, ModelMeta], None]:
     return check
 
 
+def _check_bn_eps(value: Any, meta: ModelMeta) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise UsageError(f"model metadata: 'arch_kwargs.bn_eps' must be a number in (0, 1), got {value!r}")
+
+
+def _check_stem_padding(value: Any, meta: ModelMeta) -> None:
+    if value not in ("same", "symmetric"):
+        raise UsageError(f"model metadata: 'arch_kwargs.stem_padding' must be 'same' or 'symmetric', got {value!r}")
+
+
 #: Builder arguments a checkpoint may carry (``arch_kwargs``), name → check. A model family with a new
 #: builder argument registers its check here.
 ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
@@ -122,6 +132,8 @@ ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
     "in_channels": _check_in_channels,
     "dropout": _check_dropout,
     "zero_init_residual": _check_bool("zero_init_residual"),
+    "bn_eps": _check_bn_eps,  # I3D variants (MindVideo: 1e-5)
+    "stem_padding": _check_stem_padding,  # I3D variants (MindVideo: "symmetric")
 }
 
 

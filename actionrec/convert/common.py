@@ -11,14 +11,14 @@ from actionrec.convert.registry import Foreign, StateDict
 from actionrec.errors import UsageError
 
 
-def count_blocks(sd: StateDict, layer: int, prefix: str = "") -> int:
-    ids = {int(m.group(1)) for k in sd if (m := re.match(rf"{re.escape(prefix)}layer{layer}\.(\d+)\.", k))}
+def count_blocks(sd: StateDict, layer: int) -> int:
+    ids = {int(m.group(1)) for k in sd if (m := re.match(rf"layer{layer}\.(\d+)\.", k))}
     return len(ids)
 
 
-def resnet_depth(sd: StateDict, path: str, prefix: str = "") -> int:
+def resnet_depth(sd: StateDict, path: str) -> int:
     """18 or 34 from the blocks per stage (basic blocks only)."""
-    blocks = tuple(count_blocks(sd, i, prefix) for i in range(1, 5))
+    blocks = tuple(count_blocks(sd, i) for i in range(1, 5))
     depth = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}.get(blocks)
     if depth is None:
         raise UsageError(f"{path}: unsupported video ResNet: blocks per stage {list(blocks)} (expected [2,2,2,2] or [3,4,6,3])")

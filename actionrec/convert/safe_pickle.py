@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import codecs
 import collections
 import io
 import os
@@ -46,7 +47,7 @@ _TORCH = {
     ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
     ("torch", "Tensor"): torch.Tensor,
     ("torch", "Size"): torch.Size,
-    ("_codecs", "encode"): __import__("codecs").encode,  # protocol-2 bytes
+    ("_codecs", "encode"): codecs.encode,  # protocol-2 bytes
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,

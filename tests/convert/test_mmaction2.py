@@ -54,12 +54,12 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _mmengine_checkpoint(rec: dict, path: Path, marker: Path) -> None:
+def _mmengine_checkpoint(rec: dict, path: Path, marker: Path, classes: list[str] | None) -> None:
     sd = {k: torch.from_numpy(seeded_array(k, tuple(shape))) for k, shape in rec["keys"]}
     sd["data_preprocessor.mean"] = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1)
     sd["data_preprocessor.std"] = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1, 1)
     ckpt = {
-        "meta": {"cfg": CONFIG, "seed": np.int64(0), "epoch": 35, "mmengine_version": "0.10.7"},
+        "meta": {"cfg": CONFIG, "seed": np.int64(0), "epoch": 35, "mmengine_version": "0.10.7", "dataset_meta": {"classes": classes}},
         "state_dict": sd,
         "message_hub": {"log_scalars": Payload(str(marker))},
         "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]},
@@ -70,11 +70,16 @@ def _mmengine_checkpoint(rec: dict, path: Path, marker: Path) -> None:
 @pytest.mark.parametrize("rec", [r for r in REF["models"] if r["num_classes"] != 400], ids=lambda r: f"r{r['depth']}_{r['num_classes']}")
 def test_mmaction2_logits_reproduced(tmp_path: Path, rec: dict) -> None:
     marker = tmp_path / "ran"
-    _mmengine_checkpoint(rec, tmp_path / "best_top1_acc_epoch_35.pth", marker)
+    classes = [f"action{i}" for i in range(rec["num_classes"])] if rec["depth"] == 34 else None
+    _mmengine_checkpoint(rec, tmp_path / "best_top1_acc_epoch_35.pth", marker, classes)
     model = convert_checkpoint(tmp_path / "best_top1_acc_epoch_35.pth", tmp_path / "ours.safetensors")  # --from auto
     assert not marker.exists(), "the checkpoint's pickled payload ran"
     assert model.meta.arch == f"r2plus1d_mm_{rec['depth']}" and model.meta.num_classes == rec["num_classes"]
     assert sum(p.numel() for p in model.parameters()) == rec["params"]
+    if classes:  # the checkpoint's own names are kept
+        assert model.meta.class_names == classes
+    else:  # 51 classes and no names: HMDB51's are assumed, and the metadata says so
+        assert model.meta.class_names[0] == "brush_hair" and "assumed from the class count" in model.meta.source
     pre = model.meta.preprocess
     assert (pre.clip_len, pre.frame_stride, pre.resize_short, pre.crop_size) == (16, 4, 128, 112)
     assert pre.mean == pytest.approx((0.485, 0.456, 0.406)) and pre.std == pytest.approx((0.229, 0.224, 0.225))

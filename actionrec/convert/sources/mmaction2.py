@@ -3,7 +3,8 @@
 mmengine (1.x) and mmcv (0.x) checkpoints are ``{"state_dict", "meta", "optimizer", …}``; they are
 read with the restricted unpickler (:mod:`actionrec.convert.safe_pickle`). ``data_preprocessor.*``
 buffers are dropped; the preprocessing (mean/std on the 0–255 scale, clip length, frame interval,
-resize, crop) is taken from the training config stored in ``meta`` when there is one.
+resize, crop) is taken from the training config stored in ``meta`` when there is one, and the class
+names from ``meta["dataset_meta"]["classes"]``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def preprocess_from_config(text: str) -> Preprocess:
     return dataclasses.replace(pre, **{k: v for k, v in changes.items() if v is not None})
 
 
+def _class_names(f: Foreign) -> list[str] | None:
+    """``meta["dataset_meta"]["classes"]`` of an mmengine checkpoint, when it holds class-name strings."""
+    dataset_meta = (f.extra.get("meta") or {}).get("dataset_meta")
+    classes = dataset_meta.get("classes") if isinstance(dataset_meta, dict) else None
+    return list(classes) if isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes) else None
+
+
 def convert(f: Foreign, num_classes: int | None = None) -> Converted:
     if "backbone.conv1.conv.conv_s.weight" not in f.tensors:
         if any(k.startswith("backbone.") for k in f.tensors):
@@ -96,7 +104,8 @@ def convert(f: Foreign, num_classes: int | None = None) -> Converted:
     sd = complete_bn({_key(k): v for k, v in f.tensors.items() if not k.startswith("data_preprocessor.")})
     depth = resnet_depth(sd, f.path)
     kwargs = in_channels_kwargs(sd["stem.0.0.weight"].shape[1])
-    return Converted(f"r2plus1d_mm_{depth}", sd, kwargs, preprocess=preprocess_from_config(_config_text(f)))
+    pre = preprocess_from_config(_config_text(f))
+    return Converted(f"r2plus1d_mm_{depth}", sd, kwargs, preprocess=pre, class_names=_class_names(f))
 
 
 register_converter(Converter("mmaction2", "mmaction2 ResNet2Plus1d + I3DHead .pth (0.x and 1.x)", ("torch",), _matches, convert))

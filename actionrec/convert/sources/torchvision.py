@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from actionrec.convert.common import has_keys, in_channels_kwargs, require, resnet_depth
+from actionrec.convert.common import in_channels_kwargs, require, resnet_depth
 from actionrec.convert.registry import Converted, Converter, Foreign, register_converter
 
 
 def _matches(f: Foreign) -> bool:
-    return has_keys(f, "stem.0.weight", "fc.weight") and any(k.startswith("layer1.0.conv1.0.") for k in f.tensors)
+    return "stem.0.weight" in f.tensors and any(k.startswith("layer1.0.conv1.0.") for k in f.tensors)
 
 
 def convert(f: Foreign, num_classes: int | None = None) -> Converted:
@@ -19,7 +19,11 @@ def convert(f: Foreign, num_classes: int | None = None) -> Converted:
     else:
         kernel = tuple(require(f, "layer2.0.conv1.0.weight", "a torchvision video ResNet").shape[2:])
         arch = f"r3d_{depth}" if kernel == (3, 3, 3) else f"mc3_{depth}"
-    return Converted(arch, dict(sd), in_channels_kwargs(stem.shape[1]))
+    kwargs = in_channels_kwargs(stem.shape[1])
+    widths = tuple(int(require(f, f"layer{i}.0.conv2.1.weight", "a torchvision video ResNet").shape[0]) for i in range(1, 5))
+    if widths != (64, 128, 256, 512):  # a narrow model of ours (or torchvision-like) keeps its stage widths
+        kwargs["widths"] = widths
+    return Converted(arch, dict(sd), kwargs)
 
 
 register_converter(Converter("torchvision", "torchvision r2plus1d_18 / r3d_18 / mc3_18 .pth", ("torch", "safetensors"), _matches, convert))

@@ -1,0 +1,317 @@
+"""The ASGI app: ``create_app(model, ...)`` → a FastAPI application serving one model.
+
+Request path of ``POST /v1/predict``: the body is streamed to a private temporary directory
+(:mod:`~actionrec.serve.uploads`), probed and decoded in a thread pool (off the event loop), its
+clips go through the :class:`~actionrec.serve.batcher.DynamicBatcher` (the one place inference
+runs), and the answer is the ``predict --json`` object plus ``timings``. The directory is deleted
+when the response has been sent. Every refusal is JSON ``{"error": "..."}`` with a 4xx status,
+or 503 with ``Retry-After`` when the server is busy or not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+
+from actionrec.errors import UsageError
+from actionrec.serve.adapter import BadVideo, ModelAdapter
+from actionrec.serve.batcher import DynamicBatcher, QueueFull
+from actionrec.serve.metrics import ServeMetrics
+from actionrec.serve.uploads import Limits, UploadError, probe_video, receive_upload
+
+__all__ = ["create_app", "ServeSettings"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+MAX_CLIPS = 10
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Scheduling and safety settings of one app (the CLI flags of ``actionrec serve``)."""
+
+    max_batch: int = 8
+    max_wait_ms: float = 20.0
+    max_queue: int | None = None  # requests in progress (upload to answer) before 503 (default 4 × max_batch)
+    timeout: float = 120.0  # seconds per request, from the end of the upload to the answer
+    decode_workers: int = 2
+    clips: int = 0  # clips per video when a request does not say (0: automatic, from the length)
+    token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+
+class _State:
+    """What the handlers share: the model (once loaded), the batcher, the pools, readiness."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.metrics = ServeMetrics()
+        self.adapter: ModelAdapter | None = None
+        self.batcher: DynamicBatcher | None = None
+        self.pool = ThreadPoolExecutor(max(1, settings.decode_workers), thread_name_prefix="actionrec-decode")
+        self.ready = threading.Event()
+        self.load_error: str | None = None
+        self.warmup_seconds: float | None = None
+        self.tmp_root: Path | None = None  # made when the app starts: tempfile.mkdtemp, mode 0700
+        self.max_pending = settings.max_queue or 4 * settings.max_batch
+        self.pending = 0  # requests between admission and answer; only touched on the event loop
+
+    def start(self, model: Any, load_kwargs: dict[str, Any]) -> None:
+        """Load (unless given a loaded adapter) and warm up the model; runs in a background thread."""
+        try:
+            adapter = model if isinstance(model, ModelAdapter) else ModelAdapter(model, **load_kwargs)
+            self.warmup_seconds = adapter.warm_up()
+            s = self.settings
+            self.batcher = DynamicBatcher(adapter.forward, max_batch=s.max_batch, max_wait_ms=s.max_wait_ms,
+                                          max_queue=self.max_pending * MAX_CLIPS, on_batch=self.metrics.on_batch)
+            self.adapter = adapter
+            self.ready.set()
+            log.info("model %s ready (%s backend, warm-up %.2f s)", adapter.source, adapter.backend, self.warmup_seconds)
+        except Exception as e:  # noqa: BLE001 - reported by /readyz and every request
+            self.load_error = f"{type(e).__name__}: {e}"
+            log.error("could not load the model: %s", self.load_error)
+
+    def stop(self) -> None:
+        if self.batcher:
+            self.batcher.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.tmp_root:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+
+def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto", threads: int | None = None,
+               optimize: bool | None = None, settings: ServeSettings | None = None) -> FastAPI:
+    """A FastAPI app serving ``model`` (checkpoint, ``.onnx`` file, pretrained name or a loaded :class:`ModelAdapter`).
+
+    The model loads and warms up in a background thread when the app starts; ``/healthz`` answers
+    at once, ``/readyz`` and the ``/v1`` endpoints answer 503 until it is ready.
+    """
+    settings = settings or ServeSettings()
+    state = _State(settings)
+    load_kwargs = {"backend": backend, "threads": threads, "optimize": optimize}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        state.tmp_root = Path(tempfile.mkdtemp(prefix="actionrec-serve-"))
+        threading.Thread(target=state.start, args=(model, load_kwargs), name="actionrec-load", daemon=True).start()
+        yield
+        state.stop()
+
+    app = FastAPI(title="actionrec", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.actionrec = state
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Actionrec-Prediction"])
+
+    @app.middleware("http")
+    async def count_and_guard(request: Request, call_next):  # noqa: ANN001, ANN202
+        endpoint = request.url.path if request.url.path in _ENDPOINTS else "other"
+        t = time.perf_counter()
+        if settings.token and request.url.path.startswith(("/v1/", "/metrics")) and not _authorised(request, settings.token):
+            response: Response = _error(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+            response.headers["WWW-Authenticate"] = "Bearer"
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # noqa: BLE001 - the server never dies from a request
+                log.exception("internal error on %s", request.url.path)
+                response = _error(500, "internal server error (see the server log)")
+        state.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        state.metrics.latency.labels(endpoint).observe(time.perf_counter() - t)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
+        return _error(422, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(UploadError)
+    async def upload_error(request: Request, exc: UploadError) -> Response:
+        headers = {"Connection": "close"} if exc.status in (408, 413) else None
+        return _error(exc.status, exc.message, headers=headers)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if state.ready.is_set():
+            return JSONResponse({"status": "ready", "warmup_seconds": round(state.warmup_seconds or 0.0, 3)})
+        if state.load_error:
+            return _error(503, f"the model failed to load: {state.load_error}")
+        return _error(503, "the model is loading", headers={"Retry-After": "5"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if state.batcher:
+            state.metrics.queue_depth.set(state.batcher.depth)
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/model")
+    async def model_info() -> Response:
+        return JSONResponse(_ready_adapter(state).describe())
+
+    @app.post("/v1/predict")
+    async def predict(request: Request, topk: int = 5, clips: int | None = None) -> Response:
+        with _admitted(state) as work:
+            result, _ = await _predict(state, request, work, topk=topk, clips=clips)
+        return JSONResponse(result)
+
+    @app.post("/v1/annotate")
+    async def annotate(request: Request, topk: int = 5, clips: int | None = None) -> Response:
+        with _admitted(state, keep=True) as work:
+            result, upload = await _predict(state, request, work, topk=topk, clips=clips)
+            out = work / "annotated.mp4"
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(state.pool, state.adapter.annotate, upload, out, result)
+        header = json.dumps(result, ensure_ascii=True, separators=(",", ":"))
+        return FileResponse(out, media_type="video/mp4", filename=f"{Path(result['video']).stem}-annotated.mp4",
+                            headers={"X-Actionrec-Prediction": header},
+                            background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    return app
+
+
+_ENDPOINTS = {"/", "/healthz", "/readyz", "/metrics", "/v1/model", "/v1/predict", "/v1/annotate"}
+
+
+async def _predict(state: _State, request: Request, work: Path, *, topk: int, clips: int | None) -> tuple[dict[str, Any], Path]:
+    """Receive, probe, decode, batch and score one upload; returns the answer and the file."""
+    adapter = _ready_adapter(state)
+    clips = state.settings.clips if clips is None else clips
+    try:
+        topk = adapter.check_topk(topk)
+    except UsageError as e:
+        raise UploadError(422, str(e)) from None
+    if not 0 <= clips <= MAX_CLIPS:
+        raise UploadError(422, f"clips must be between 0 (automatic) and {MAX_CLIPS}, got {clips}")
+    limits = state.settings.limits
+    t0 = time.perf_counter()
+    upload = await receive_upload(request, work, limits)
+    t_upload = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    timeout = state.settings.timeout
+
+    def decode() -> Any:
+        probe_video(upload.path, limits, name=upload.filename)
+        try:
+            return adapter.load(upload.path, num_clips=clips, name=upload.filename)
+        except BadVideo as e:
+            raise UploadError(422, f"{upload.filename}: cannot decode the video ({e.reason})") from e
+
+    try:
+        loaded = await asyncio.wait_for(loop.run_in_executor(state.pool, decode), timeout)
+    except asyncio.TimeoutError:
+        state.metrics.rejected.labels("timeout").inc()
+        raise _Busy(f"decoding took longer than the {timeout:g} s request timeout") from None
+    except UploadError:
+        state.metrics.decode_failures.inc()
+        raise
+    t_decode = time.perf_counter()
+    try:
+        future = state.batcher.submit(loaded.tensor)
+    except QueueFull as e:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise _Busy(f"server busy: {e}") from None
+    state.metrics.queue_depth.set(state.batcher.depth)
+    try:
+        logits = await asyncio.wait_for(asyncio.wrap_future(future), max(0.1, timeout - (t_decode - t_upload)))
+    except asyncio.TimeoutError:
+        state.metrics.rejected.labels("timeout").inc()
+        raise _Busy(f"no answer within the {timeout:g} s request timeout") from None
+    t_infer = time.perf_counter()
+    result = adapter.postprocess(logits, loaded, topk=topk, name=upload.filename)
+    result["timings"] = {"upload": round(t_upload - t0, 4), "decode": round(t_decode - t_upload, 4),
+                         "queue_and_inference": round(t_infer - t_decode, 4), "total": round(time.perf_counter() - t0, 4)}
+    return result, upload.path
+
+
+class _Busy(UploadError):
+    """503: the queue is full or the request ran out of time; the client should retry later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)
+
+
+def _ready_adapter(state: _State) -> ModelAdapter:
+    if state.adapter is None:
+        if state.load_error:
+            raise UploadError(503, f"the model failed to load: {state.load_error}")
+        raise _Busy("the model is loading")
+    return state.adapter
+
+
+@contextmanager
+def _admitted(state: _State, *, keep: bool = False) -> Iterator[Path]:
+    """Admit one request (503 when ``max_pending`` are in progress) and give it a private directory.
+
+    The directory is deleted on exit, or only on error with ``keep`` (a response streaming a file from
+    it deletes it when sent).
+    """
+    if state.pending >= state.max_pending:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise _Busy(f"server busy: {state.pending} requests in progress (the limit)")
+    state.pending += 1
+    state.metrics.in_progress.set(state.pending)
+    work = Path(tempfile.mkdtemp(dir=state.tmp_root))
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    else:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        state.pending -= 1
+        state.metrics.in_progress.set(state.pending)
+
+
+def _authorised(request: Request, token: str) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 503:
+        headers.setdefault("Retry-After", "1")
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _version() -> str:
+    from actionrec import __version__
+
+    return __version__

@@ -1,0 +1,87 @@
+"""CLI subcommand ``serve``: one model behind an HTTP API and a web page."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+
+from actionrec.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "ACTIONREC_TOKEN"
+
+
+def add_parsers(sub) -> None:  # noqa: ANN001
+    p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page, Prometheus metrics)")
+    p.add_argument("model", help="checkpoint (.safetensors), ONNX file or known pretrained name (e.g. i3d_kinetics400)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch) or a registered backend (torch, onnxruntime, ...)")
+    p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's default)")
+    p.add_argument("--max-batch", type=int, default=8, help="most clips per forward pass (default 8)")
+    p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a batch waits for more clips (default 20)")
+    p.add_argument("--max-queue", type=int, default=None, help="requests in progress before new ones get 503 + Retry-After (default 4 x max-batch)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request after its upload (default 120)")
+    p.add_argument("--clips", type=int, default=0, help="clips per video when a request does not say (default 0: from its length)")
+    p.add_argument("--decode-workers", type=int, default=2, help="threads decoding uploads (default 2)")
+    p.add_argument("--max-upload-mb", type=float, default=100.0, help="upload size limit in MB (default 100)")
+    p.add_argument("--max-duration", type=float, default=300.0, help="longest video in seconds (default 300)")
+    p.add_argument("--max-frames", type=int, default=18_000, help="most frames per video (default 18000)")
+    p.add_argument("--read-timeout", type=float, default=15.0, help="seconds an upload may stall (default 15)")
+    p.add_argument("--token", default=None, help=f"bearer token required on /v1 and /metrics (or ${TOKEN_ENV})")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this web origin (repeatable; default: none)")
+    p.set_defaults(func=_serve)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
+    """Validate the flags and build :class:`~actionrec.serve.ServeSettings`."""
+    from actionrec.serve import Limits, ServeSettings
+    from actionrec.serve.app import MAX_CLIPS
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if not _is_loopback(args.host) and not token:
+        raise UsageError(f"--host {args.host} is reachable from other machines: set --token or ${TOKEN_ENV}")
+    for name in ("max_batch", "decode_workers", "max_frames"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("timeout", "max_upload_mb", "max_duration", "read_timeout"):
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not 0 <= args.clips <= MAX_CLIPS:
+        raise UsageError(f"--clips must be 0 (automatic) to {MAX_CLIPS}, got {args.clips}")
+    if args.max_wait_ms < 0 or (args.max_queue is not None and args.max_queue < 1):
+        raise UsageError("--max-wait-ms must be >= 0 and --max-queue >= 1")
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be 1..65535, got {args.port}")
+    limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_duration=args.max_duration,
+                    max_frames=args.max_frames, read_timeout=args.read_timeout)
+    return ServeSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, timeout=args.timeout,
+                         decode_workers=args.decode_workers, clips=args.clips, token=token, cors_origins=tuple(args.cors_origin), limits=limits)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from actionrec.serve import create_app
+    from actionrec.serve.adapter import ModelAdapter
+
+    settings = settings_from_args(args)
+    # load here, so a bad model file is a one-line error and exit 2 before the port opens
+    adapter = ModelAdapter(args.model, backend=args.backend, threads=args.threads, optimize=False if args.no_optimize else None)
+    app = create_app(adapter, settings=settings)
+    log.info("serving %s on http://%s:%d/ (%s backend)", args.model, args.host, args.port, adapter.backend)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5, access_log=False)
+    return 0

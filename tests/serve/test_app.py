@@ -1,0 +1,62 @@
+"""``actionrec.serve.create_app`` in-process: mounted in another app, and a model that fails to load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from actionrec.serve import create_app
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+async def _wait_ready(c: httpx.AsyncClient, url: str) -> httpx.Response:
+    for _ in range(300):
+        r = await c.get(url)
+        if r.status_code == 200 or "failed" in r.json()["error"]:
+            return r
+        assert r.headers["retry-after"]
+        await asyncio.sleep(0.1)
+    raise AssertionError("not ready")
+
+
+def test_mounted_in_another_app(tiny_ckpt: Path) -> None:
+    sub = create_app(tiny_ckpt, optimize=False, threads=1)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - as docs/serving.md shows
+        async with sub.router.lifespan_context(sub):
+            yield
+
+    parent = FastAPI(lifespan=lifespan)
+    parent.mount("/actions", sub)
+
+    async def run() -> None:
+        async with parent.router.lifespan_context(parent):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=parent), base_url="http://test") as c:
+                assert (await _wait_ready(c, "/actions/readyz")).status_code == 200
+                r = await c.post("/actions/v1/predict", params={"topk": 2}, content=(DATA / "short.mp4").read_bytes())
+                assert r.status_code == 200 and len(r.json()["predictions"]) == 2
+
+    asyncio.run(run())
+
+
+def test_a_model_that_fails_to_load_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    app = create_app(bad)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+                r = await _wait_ready(c, "/readyz")
+                assert r.status_code == 503 and "broken.safetensors" in r.json()["error"]
+                assert (await c.get("/healthz")).status_code == 200
+                p = await c.post("/v1/predict", content=(DATA / "short.mp4").read_bytes())
+                assert p.status_code == 503 and "failed to load" in p.json()["error"]
+
+    asyncio.run(run())
