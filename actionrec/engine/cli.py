@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -155,7 +156,6 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 def _eval(args: argparse.Namespace) -> int:
     from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
-
     from actionrec.io import output_lock
 
     data = _data_config(args)
@@ -166,14 +166,17 @@ def _eval(args: argparse.Namespace) -> int:
     several = len(args.checkpoints) > 1
     folders = report_names(args.checkpoints) if several else ["."]
     rows = []
-    with output_lock(out, purpose="eval"):
+    with contextlib.ExitStack() as stack:
         for ckpt, folder in zip(args.checkpoints, folders):
             preds, m = evaluate_checkpoint(
                 ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
                 backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
             )
+            if not rows:  # lock the output folder once there is something to write (a bad input creates no folder)
+                stack.enter_context(output_lock(out, purpose="eval"))
             dst = out / folder if several else out
-            rows.append({"folder": folder, **write_report(dst, preds, m, name=str(ckpt))} if several else write_report(dst, preds, m, name=str(ckpt)))
+            row = write_report(dst, preds, m, name=str(ckpt))
+            rows.append({"folder": folder, **row} if several else row)
             print(
                 f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
                 f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"

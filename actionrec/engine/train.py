@@ -227,15 +227,20 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
 
     start_epoch, best_top1, best_epoch = 0, None, None
     if resume_path is not None:
-        state = load_state(resume_path)
-        load_state_dict_checked(model, state["model"], source=str(resume_path))
-        optimizer.load_state_dict(state["optimizer"])
-        if use_amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch = int(state["epoch"])
-        best_top1, best_epoch = state.get("best_top1"), state.get("best_epoch")
-        rngs = state["rng"]
-        set_rng_state(rngs[info.rank] if len(rngs) == info.world_size else rngs[0])
+        try:
+            state = load_state(resume_path)
+            load_state_dict_checked(model, state["model"], source=str(resume_path))
+            optimizer.load_state_dict(state["optimizer"])
+            if use_amp and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            start_epoch = int(state["epoch"])
+            best_top1, best_epoch = state.get("best_top1"), state.get("best_epoch")
+            rngs = state["rng"]
+            set_rng_state(rngs[info.rank] if len(rngs) == info.world_size else rngs[0])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"{resume_path}: not a complete training state ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from e
         if len(rngs) != info.world_size:
             log.warning("resuming with %d processes from a run with %d: RNG streams of ranks > 0 differ", info.world_size, len(rngs))
         if info.is_main:

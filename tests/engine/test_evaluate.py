@@ -83,7 +83,9 @@ def test_eval_cli_several_checkpoints(make_config, synth_root: Path, tmp_path: P
     bad_list = tmp_path / "two.txt"
     bad_list.write_text("move_left/move_left_004.mp4 0\nmove_right/move_right_004.mp4 1\n")
     (tmp_path / "classes.txt").write_text("x\ny\n")
-    assert main(["eval", ckpts[0], "--root", str(synth_root), "--list", str(bad_list), "--backend", "torch"]) == 2
+    bad_out = tmp_path / "bad_ev"
+    assert main(["eval", ckpts[0], "--root", str(synth_root), "--list", str(bad_list), "--backend", "torch", "--out", str(bad_out)]) == 2
+    assert not bad_out.exists()  # nothing created for a run that failed on its input
     assert "predicts 4 classes but the dataset has 2" in capsys.readouterr().err
     assert main(["eval", ckpts[0], "--root", str(tmp_path / "missing"), "--list", "val.txt"]) == 2
     assert "data.root: no such directory" in capsys.readouterr().err

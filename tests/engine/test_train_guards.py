@@ -17,7 +17,7 @@ from actionrec.errors import LockedError, TrainingError
 def _hold_lock(directory: Path) -> subprocess.Popen:
     """Another process that holds ``directory``'s output lock (as a live ``train`` would) until killed."""
     code = textwrap.dedent(f"""
-        import sys, time
+        import time
         from actionrec.io import output_lock
         with output_lock({str(directory)!r}, purpose="train"):
             print("locked", flush=True)
@@ -72,3 +72,16 @@ def test_repeated_set_accumulates(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "--output-dir", str(tmp_path / "run")])
     assert code == 2
     assert "data.root: no such directory" in capsys.readouterr().err  # the first --set was not dropped
+
+
+def test_resume_from_an_incomplete_state(make_config, tmp_path: Path) -> None:  # noqa: ANN001
+    from actionrec import load_model
+    from actionrec.checkpoint import CheckpointError, save_state
+
+    cfg = make_config(train={"epochs": 1}, eval={"every": 0})
+    train(cfg)
+    model = load_model(Path(cfg.output_dir) / "last.safetensors")
+    bad = tmp_path / "incomplete.safetensors"
+    save_state({"model": model.state_dict(), "epoch": 1}, bad, meta=model.meta)  # no optimizer, no RNG states
+    with pytest.raises(CheckpointError, match=r"incomplete\.safetensors: not a complete training state \(KeyError"):
+        train(make_config("other", train={"epochs": 2}, eval={"every": 0}), resume=str(bad))

@@ -37,6 +37,15 @@ class Outcome:
     rss_mb: float
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM`` (``ru_maxrss`` would carry over the parent's peak across fork + exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _worker() -> None:
     import logging
 
@@ -54,7 +63,7 @@ def _worker() -> None:
             except BaseException as e:  # noqa: BLE001 - main() must not raise; record that it did
                 rc, err = 99, io.StringIO(f"raised {type(e).__name__}: {e}")
         lines = [ln for ln in err.getvalue().splitlines() if ln.strip() and "%|" not in ln]
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = _peak_rss_mb()
         sys.__stdout__.write(json.dumps({"rc": rc, "stderr": lines[-5:], "n_lines": len(lines), "rss_mb": rss}) + "\n")
         sys.__stdout__.flush()
 

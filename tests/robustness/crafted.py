@@ -47,8 +47,8 @@ def tiny_checkpoint(path: Path) -> Path:
     """A valid checkpoint of a very narrow R(2+1)D-18 (about 60 KB), seeded."""
     import torch
 
+    from actionrec import create_model
     from actionrec.checkpoint import save_model
-    from actionrec.factory import create_model
 
     torch.manual_seed(0)
     model = create_model("r2plus1d_18", num_classes=NUM_CLASSES, widths=(4, 8, 8, 8))
