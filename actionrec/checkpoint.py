@@ -1,5 +1,9 @@
 """Our checkpoint format: safetensors tensors plus JSON metadata, written atomically.
 
+This is the bottom layer of the model code: it reads and writes tensors and
+:class:`~actionrec.meta.ModelMeta` and knows no architecture (building a model from a file is
+:func:`actionrec.factory.load_model`).
+
 Two kinds of files, both plain safetensors (no pickle anywhere):
 
 * **model checkpoints** (:func:`save_model` / :func:`load_model`): the model's state dict and
@@ -20,9 +24,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from actionrec.errors import ActionrecError
 from actionrec.io import atomic_path
 from actionrec.meta import ModelMeta, meta_from_json
-from actionrec.errors import ActionrecError
 
 META_KEY = "actionrec"
 STATE_KEY = "actionrec_state"
@@ -48,21 +52,32 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, meta: ModelMeta 
     return path
 
 
-def read_meta(path: str | os.PathLike) -> ModelMeta:
-    """Read only the metadata of one of our model checkpoints."""
-    path = Path(path)
+def _header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """Metadata and tensor shapes of a safetensors file, read from its header only (no tensor data)."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            md = f.metadata() or {}
-    except Exception as e:  # safetensors raises its own error types
+            return dict(f.metadata() or {}), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for bad headers
         raise CheckpointError(f"{path}: not a safetensors file ({e})") from e
+
+
+def read_meta(path: str | os.PathLike) -> ModelMeta:
+    """Read only the metadata of one of our model checkpoints (malformed metadata → :class:`CheckpointError`)."""
+    path = Path(path)
+    md, _ = _header(path)
     if META_KEY not in md:
         raise CheckpointError(
             f"{path}: safetensors file without actionrec metadata; convert foreign weights with `actionrec convert`"
         )
     return meta_from_json(md[META_KEY], source=str(path), error=CheckpointError)
+
+
+def read_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of a checkpoint's model tensors, from the header (nothing is allocated)."""
+    _, shapes = _header(Path(path))
+    return {k: v for k, v in shapes.items() if not k.startswith("@")}
 
 
 def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -81,38 +96,31 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k: v for k, v in read_tensors(path).items() if not k.startswith("@")}
 
 
-def load_state_dict_checked(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "") -> None:
-    """``load_state_dict(strict=True)`` with an error that lists missing/unexpected keys and shape mismatches."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
+def check_shapes(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]], *, source: str = "", target: str = "the model"
+) -> None:
+    """Raise :class:`CheckpointError` listing missing/unexpected keys and shape mismatches, if any."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
     mismatched = [
-        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)
+        f"{k}: checkpoint {tuple(found[k])} vs model {tuple(expected[k])}"
+        for k in expected
+        if k in found and tuple(expected[k]) != tuple(found[k])
     ]
     if missing or unexpected or mismatched:
-        parts = [f"checkpoint {source or ''} does not fit {type(model).__name__}".replace("  ", " ")]
+        parts = [f"checkpoint {source} does not fit {target}".replace("  ", " ")]
         for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
             if items:
                 shown = ", ".join(items[:10]) + (f", … ({len(items)} in all)" if len(items) > 10 else "")
                 parts.append(f"{title}: {shown}")
         raise CheckpointError("; ".join(parts))
+
+
+def load_state_dict_checked(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "") -> None:
+    """``load_state_dict(strict=True)`` with an error that lists missing/unexpected keys and shape mismatches."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    check_shapes(expected, {k: tuple(v.shape) for k, v in state_dict.items()}, source=source, target=type(model).__name__)
     model.load_state_dict(state_dict, strict=True)
-
-
-def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Build the model described by a checkpoint's metadata, load its weights, return it in eval mode.
-
-    The returned model has ``model.meta`` (:class:`ModelMeta`).
-    """
-    from actionrec.models import create_model
-
-    meta = read_meta(path)
-    model = create_model(meta.arch, num_classes=meta.num_classes, **meta.arch_kwargs)
-    load_state_dict_checked(model, read_weights(path), source=str(path))
-    model.meta = meta
-    return model.to(device).eval()
 
 
 # ---------------------------------------------------------------- training states
@@ -174,13 +182,16 @@ def save_state(state: dict[str, Any], path: str | os.PathLike, meta: ModelMeta |
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
     """Inverse of :func:`save_state`."""
     path = Path(path)
-    tensors = read_tensors(path)
-    with safe_open(str(path), framework="pt") as f:
-        md = f.metadata() or {}
+    md, _ = _header(path)
     if STATE_KEY not in md:
         raise CheckpointError(f"{path}: not an actionrec training state")
-    info = json.loads(md[STATE_KEY])
-    state = _unflatten(info["skeleton"], tensors)
-    if info["has_model"]:
+    tensors = read_tensors(path)
+    try:
+        info = json.loads(md[STATE_KEY])
+        state = _unflatten(info["skeleton"], tensors)
+        has_model = bool(info["has_model"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: malformed training state ({type(e).__name__}: {e})") from e
+    if has_model:
         state["model"] = {k: v for k, v in tensors.items() if not k.startswith("@")}
     return state

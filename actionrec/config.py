@@ -319,6 +319,8 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{_yaml_where(path, e)}: invalid YAML: {_yaml_problem(e)}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
         except UnicodeDecodeError as e:
             raise ConfigError(f"{path}: not a text file ({e.reason} at byte {e.start})") from None
         if not isinstance(data, dict):
@@ -326,6 +328,8 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
     apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: a value is nested too deeply") from None
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from actionrec.errors import UsageError
 
-__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_num_outputs"]
+__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io"]
 
 #: Upper bounds of metadata values: far above any real model, low enough that nothing built from them
 #: (a classifier head, a stage of a network, a clip, a frame) can exhaust memory.
@@ -115,6 +115,16 @@ def _check_bool(name: str) -> Callable[[Any, ModelMeta], None]:
     return check
 
 
+def _check_bn_eps(value: Any, meta: ModelMeta) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise UsageError(f"model metadata: 'arch_kwargs.bn_eps' must be a number in (0, 1), got {value!r}")
+
+
+def _check_stem_padding(value: Any, meta: ModelMeta) -> None:
+    if value not in ("same", "symmetric"):
+        raise UsageError(f"model metadata: 'arch_kwargs.stem_padding' must be 'same' or 'symmetric', got {value!r}")
+
+
 #: Builder arguments a checkpoint may carry (``arch_kwargs``), name → check. A model family with a new
 #: builder argument registers its check here.
 ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
@@ -122,6 +132,8 @@ ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
     "in_channels": _check_in_channels,
     "dropout": _check_dropout,
     "zero_init_residual": _check_bool("zero_init_residual"),
+    "bn_eps": _check_bn_eps,  # I3D variants (MindVideo: 1e-5)
+    "stem_padding": _check_stem_padding,  # I3D variants (MindVideo: "symmetric")
 }
 
 
@@ -233,7 +245,10 @@ def meta_from_json(text: str | bytes, *, source: str, error: type[Exception] = U
         raise error(f"{source}: {e}") from None
 
 
-def check_num_outputs(meta: ModelMeta, num_outputs: int | None, *, source: str, error: type[Exception] = UsageError) -> None:
-    """Check that a model file's output dimension (``None``: dynamic) agrees with ``meta.num_classes``."""
+def check_io(meta: ModelMeta, *, in_channels: int | None, num_outputs: int | None, source: str,
+             error: type[Exception] = UsageError) -> None:
+    """Check a model file's input channels and output size (``None``: dynamic) against its metadata."""
     if num_outputs is not None and num_outputs != meta.num_classes:
         raise error(f"{source}: the metadata says {meta.num_classes} classes but the model has {num_outputs} outputs")
+    if in_channels is not None and in_channels != meta.in_channels:
+        raise error(f"{source}: the metadata says {meta.modality} input ({meta.in_channels} channels) but the model takes {in_channels}")

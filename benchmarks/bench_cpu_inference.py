@@ -56,7 +56,7 @@ class Foreign:
 
 def build_variants(args, x: torch.Tensor) -> tuple[dict, dict, torch.nn.Module]:
     from actionrec.deploy.optimize import optimize_for_cpu
-    from actionrec.models import create_model
+    from actionrec.factory import create_model
 
     torch.manual_seed(0)
     eager = create_model("r2plus1d_18").eval()

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from actionrec.checkpoint import load_model
+    from actionrec.factory import load_model
     from actionrec.deploy.clips import collect_clips
     from actionrec.deploy.onnx_export import export_onnx
     from actionrec.deploy.optimize import optimize_for_cpu

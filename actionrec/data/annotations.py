@@ -1,66 +1,40 @@
-"""Annotation files: UCF101, HMDB51, Kinetics, class folders, mmaction2 lists and KH-style JSON.
+"""Annotation files: UCF101, HMDB51, Kinetics, class folders, mmaction2 lists and 3D-ResNets JSON.
 
 Every loader returns ``(samples, class_names)``. Labels are 0-based indices into ``class_names``.
 Paths in the returned samples are joined with ``root``. Videos that are listed but missing or
-empty are reported once (count and first names) and left out.
+empty are reported (count and first names) and left out.
+
+mmaction2 lists and 3D-ResNets JSON are read and written by :mod:`actionrec.data.listfiles`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from actionrec.io import atomic_path
-from actionrec.errors import ActionrecError
+from actionrec.data.listfiles import (SUBSETS, AnnotationError, ListEntry, Sample, find_list, is_video_path,
+                                      read_kh_json, read_lines, read_list, subset_name, write_kh_json, write_list)
+from actionrec.data.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-KINDS = ("list", "folder", "ucf101", "hmdb51", "kinetics")
-SUBSETS = {"train": "train", "training": "train", "val": "val", "validate": "val", "validation": "val",
-           "test": "test", "testing": "test", "all": "all"}
-
-
-class AnnotationError(ActionrecError, ValueError):
-    """A malformed or missing annotation file, or one that yields no samples."""
-
-
-@dataclass
-class Sample:
-    """One labelled video (file or frame folder); ``n_frames`` if known."""
-
-    path: str
-    label: int
-    n_frames: int | None = None
-
-
-def _subset(subset: str) -> str:
-    try:
-        return SUBSETS[subset.lower()]
-    except KeyError:
-        raise AnnotationError(f"subset must be one of train/val/test/all, got {subset!r}") from None
-
-
-def _lines(path: Path) -> list[str]:
-    """Non-empty lines without CR/LF and surrounding spaces."""
-    if not path.is_file():
-        raise AnnotationError(f"annotation file not found: {path}")
-    text = path.read_text(encoding="utf-8-sig", errors="strict")
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
-
+__all__ = ["FORMATS", "KINDS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
+           "is_video_path", "load_samples", "locate", "parse_hmdb51", "parse_kinetics", "parse_ucf101",
+           "read_kh_json", "read_list", "read_ucf101_classes", "scan_folder", "stratified_split", "write_kh_json",
+           "write_list"]
 
 # --- UCF101 -----------------------------------------------------------------------------------
 def read_ucf101_classes(split_dir: str | os.PathLike) -> list[str]:
     """Class names from ``classInd.txt`` (``1 ApplyEyeMakeup``; 1-based ids)."""
     path = Path(split_dir) / "classInd.txt"
     pairs = []
-    for n, ln in enumerate(_lines(path), 1):
+    for n, ln in enumerate(read_lines(path), 1):
         parts = ln.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise AnnotationError(f"{path}:{n}: expected '<id> <class>', got {ln!r}")
@@ -76,12 +50,12 @@ def parse_ucf101(split_dir: str | os.PathLike, *, split: int = 1, subset: str = 
     split_dir = Path(split_dir)
     classes = read_ucf101_classes(split_dir)
     index = {c: i for i, c in enumerate(classes)}
-    sub = _subset(subset)
+    sub = subset_name(subset)
     if sub not in ("train", "test", "val"):
         raise AnnotationError(f"UCF101 has train and test lists, not {subset!r}")
     path = split_dir / f"{'train' if sub == 'train' else 'test'}list{split:02d}.txt"
     out = []
-    for n, ln in enumerate(_lines(path), 1):
+    for n, ln in enumerate(read_lines(path), 1):
         parts = ln.split()
         rel = parts[0]
         cls = rel.split("/")[0]
@@ -96,20 +70,27 @@ def parse_ucf101(split_dir: str | os.PathLike, *, split: int = 1, subset: str = 
 
 # --- HMDB51 -----------------------------------------------------------------------------------
 def parse_hmdb51(split_dir: str | os.PathLike, *, split: int = 1, subset: str = "train") -> tuple[list[tuple[str, int]], list[str]]:
-    """(``class/video.avi``, label) pairs from ``<class>_test_split<N>.txt`` (tags 1 train, 2 test, 0 unused)."""
+    """(``class/video.avi``, label) pairs from ``<class>_test_split<N>.txt`` (tags 1 train, 2 test, 0 unused).
+
+    Classes are in class-name order (``climb`` before ``climb_stairs``), as mmaction2
+    (``sorted(os.listdir(videos))``), 3D-ResNets (``sorted(labels)``) and ``resources/hmdb51.txt``
+    number them; sorting the *file* names would swap climb/climb_stairs, kick/kick_ball and
+    sword/sword_exercise. Samples come class by class, in file order (mmaction2's order).
+    """
     split_dir = Path(split_dir)
     suffix = f"_test_split{split}.txt"
-    files = sorted(p for p in split_dir.glob(f"*{suffix}"))
+    files = {p.name[: -len(suffix)]: p for p in split_dir.glob(f"*{suffix}")}
     if not files:
         raise AnnotationError(f"no HMDB51 split files '*{suffix}' in {split_dir}")
-    classes = [p.name[: -len(suffix)] for p in files]
-    sub = _subset(subset)
+    classes = sorted(files)
+    sub = subset_name(subset)
     want = {"train": "1", "test": "2", "val": "2"}.get(sub)
     if want is None:
         raise AnnotationError(f"HMDB51 has train and test splits, not {subset!r}")
     out = []
-    for label, (cls, path) in enumerate(zip(classes, files)):
-        for n, ln in enumerate(_lines(path), 1):
+    for label, cls in enumerate(classes):
+        path = files[cls]
+        for n, ln in enumerate(read_lines(path), 1):
             parts = ln.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise AnnotationError(f"{path}:{n}: expected '<video>.avi <0|1|2>', got {ln!r}")
@@ -138,10 +119,10 @@ def parse_kinetics(csv_path: str | os.PathLike, *, subset: str = "all", classes:
     need = {"label", "youtube_id", "time_start", "time_end"}
     if not rows or not need <= set(rows[0]):
         raise AnnotationError(f"{csv_path}: expected CSV columns {sorted(need)} (+ split), got {sorted(rows[0]) if rows else 'no rows'}")
-    sub = _subset(subset)
+    sub = subset_name(subset)
     if classes is None:  # from every row, so that train and val agree on label numbers
         side = csv_path.parent / "classes.txt"
-        classes = _lines(side) if side.is_file() else sorted({r["label"].strip() for r in rows})
+        classes = read_lines(side) if side.is_file() else sorted({r["label"].strip() for r in rows})
     if sub != "all" and "split" in rows[0]:
         rows = [r for r in rows if SUBSETS.get(r["split"].strip().lower(), r["split"]) == sub]
     index = {c: i for i, c in enumerate(classes)}
@@ -156,8 +137,6 @@ def parse_kinetics(csv_path: str | os.PathLike, *, subset: str = "all", classes:
 
 # --- class folders ----------------------------------------------------------------------------
 def _is_media(p: Path) -> bool:
-    from actionrec.data.video import VIDEO_EXTENSIONS
-
     return (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or p.is_dir()
 
 
@@ -196,158 +175,127 @@ def stratified_split(items: list[tuple[str, int]], *, val_fraction: float, seed:
     return train, val
 
 
-# --- mmaction2 lists and KH JSON -------------------------------------------------------------
-def read_list(path: str | os.PathLike) -> list[Sample]:
-    """An mmaction2 list: ``path label`` (videos) or ``dir n_frames label`` (frame folders)."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return read_kh_json(path)[0]
-    out = []
-    for n, ln in enumerate(_lines(path), 1):
-        parts = ln.rsplit(None, 2)
-        try:
-            if len(parts) == 3 and parts[1].isdigit():
-                out.append(Sample(parts[0], int(parts[2]), int(parts[1])))
-            else:
-                p, lab = ln.rsplit(None, 1)
-                out.append(Sample(p, int(lab)))
-        except ValueError:
-            raise AnnotationError(f"{path}:{n}: expected 'path label' or 'dir n_frames label', got {ln!r}") from None
-    return out
-
-
-def write_list(path: str | os.PathLike, samples: list[Sample], *, with_n_frames: bool = False) -> None:
-    """Write an mmaction2 list atomically (``with_n_frames``: ``dir n_frames label``)."""
-    lines = []
-    for s in samples:
-        if any(c in s.path for c in "\n\r"):
-            raise AnnotationError(f"path contains a line break: {s.path!r}")
-        if with_n_frames:
-            if s.n_frames is None:
-                raise AnnotationError(f"{s.path}: n_frames unknown (extract frames first)")
-            lines.append(f"{s.path} {s.n_frames} {s.label}")
-        else:
-            lines.append(f"{s.path} {s.label}")
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(ln + "\n" for ln in lines))
-
-
-def write_kh_json(path: str | os.PathLike, *, classes: list[str], subsets: dict[str, list[Sample]]) -> None:
-    """KH-style JSON: ``{"labels": [...], "database": {name: {"subset", "annotations": {"label", "segment"}}}}``.
-
-    ``subsets`` maps ``training``/``validation``/``testing`` to samples; ``segment`` is
-    ``[1, n_frames + 1]`` when ``n_frames`` is known. Keys are the paths without extension.
-    """
-    db = {}
-    for subset, samples in subsets.items():
-        for s in samples:
-            key = str(Path(s.path).with_suffix("")) if Path(s.path).suffix else s.path
-            ann: dict = {"label": classes[s.label]}
-            if s.n_frames is not None:
-                ann["segment"] = [1, s.n_frames + 1]
-            db[key] = {"subset": subset, "annotations": ann}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps({"labels": classes, "database": db}, indent=1))
-
-
-def read_kh_json(path: str | os.PathLike, *, subset: str = "all") -> tuple[list[Sample], list[str]]:
-    """Samples and classes of a KH-style JSON (``subset``: train/val/test/all)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        classes = list(data["labels"])
-        db = data["database"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise AnnotationError(f"{path}: not a KH-style annotation JSON ({e})") from None
-    index = {c: i for i, c in enumerate(classes)}
-    sub = _subset(subset)
-    out = []
-    for key, v in db.items():
-        if sub != "all" and SUBSETS.get(str(v.get("subset", "")).lower()) != sub:
-            continue
-        lab = v.get("annotations", {}).get("label")
-        if lab not in index:
-            continue  # unlabelled (test) entries
-        seg = v["annotations"].get("segment")
-        n = int(seg[1] - seg[0]) if seg and len(seg) == 2 else None
-        out.append(Sample(key, index[lab], n))
-    return out, classes
-
-
 # --- one entry point --------------------------------------------------------------------------
-def _check_media(root: Path, items: list[tuple], what: str) -> list[Sample]:
-    """Join (relative path, label[, n_frames]) with root; drop (and report) missing or empty entries."""
-    out, missing, empty = [], [], []
-    for rel, label, *rest in items:
-        p = root / rel
-        if not p.exists() and p.suffix and p.with_suffix("").is_dir():
-            p = p.with_suffix("")  # frames extracted to a folder named like the video
-        if not p.exists():
-            missing.append(rel)
-        elif (p.is_file() and p.stat().st_size == 0) or (p.is_dir() and not any(p.iterdir())):
-            empty.append(rel)
+def locate(root: Path, rel: str) -> Path | None:
+    """Where listed ``rel`` is under ``root``: itself, the frame folder named like it without the
+    extension, or either of these directly in ``root`` (a flat folder); ``None`` if nowhere."""
+    for p in (root / rel, root / Path(rel).name):
+        if p.exists():
+            return p
+        if p.suffix and p.with_suffix("").is_dir():
+            return p.with_suffix("")
+    return None
+
+
+def check_media(root: Path, samples: list[Sample]) -> tuple[list[Sample], dict[str, list[str]]]:
+    """Samples (paths relative to ``root``) that exist, with absolute paths; and the others by reason.
+
+    Reasons: ``missing``; ``empty`` (a 0-byte file, a folder without files, or ``n_frames`` 0).
+    """
+    kept: list[Sample] = []
+    left: dict[str, list[str]] = {"missing": [], "empty": []}
+    for s in samples:
+        p = locate(root, s.path)
+        if p is None:
+            left["missing"].append(s.path)
+        elif s.n_frames == 0 or (p.is_file() and p.stat().st_size == 0) or (p.is_dir() and not any(p.iterdir())):
+            left["empty"].append(s.path)
         else:
-            out.append(Sample(str(p), label, rest[0] if rest else None))
-    for kind, names in (("missing", missing), ("empty", empty)):
-        if names:
-            log.warning("%s: %d of %d listed videos are %s and skipped, e.g. %s", what, len(names), len(items), kind,
-                        ", ".join(names[:5]))
-    if not out:
-        raise AnnotationError(f"{what}: none of the {len(items)} listed videos exist under {root}")
-    return out
+            kept.append(Sample(str(p), s.label, s.n_frames))
+    return kept, {k: v for k, v in left.items() if v}
+
+
+def _list_samples(ann: Path, *, subset: str, split: int) -> tuple[list[Sample], list[str]]:
+    if ann.is_dir():
+        ann = find_list(ann, subset=subset, split=split)
+    if ann.suffix.lower() == ".json":
+        return read_kh_json(ann, subset=subset)
+    samples = []
+    for e in read_list(ann):
+        if len(e.labels) != 1:
+            raise AnnotationError(f"{e.where}: {e.path!r} has no label (an inference list); training and evaluation "
+                                  "need one label per line")
+        samples.append(Sample(e.path, e.labels[0], e.n_frames))
+    side = ann.parent / "classes.txt"
+    classes = read_lines(side) if side.is_file() else [str(i) for i in range(max(s.label for s in samples) + 1)] if samples else []
+    bad = [s for s in samples if not 0 <= s.label < len(classes)]
+    if bad:
+        raise AnnotationError(f"{ann}: label {bad[0].label} of {bad[0].path} is outside 0..{len(classes) - 1}")
+    return samples, classes
+
+
+Index = tuple[list[Sample], list[str], Path]  # samples (paths relative to the root), class names, root
+
+
+def _index_list(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    return *_list_samples(Path(annotations), subset=subset, split=split), root
+
+
+def _index_ucf101(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    items, classes = parse_ucf101(annotations, split=split, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_hmdb51(root: Path, annotations: str, *, split: int, subset: str, **_: object) -> Index:
+    items, classes = parse_hmdb51(annotations, split=split, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_kinetics(root: Path, annotations: str, *, subset: str, **_: object) -> Index:
+    items, classes = parse_kinetics(annotations, subset=subset)
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+def _index_folder(root: Path, annotations: str | None, *, subset: str, val_fraction: float, seed: int, **_: object) -> Index:
+    if subset in ("train", "val", "test") and (root / subset).is_dir():  # split into subfolders
+        root = root / subset
+        items, classes = scan_folder(root)
+    else:
+        items, classes = scan_folder(root)
+        if subset != "all":
+            train, val = stratified_split(items, val_fraction=val_fraction, seed=seed)
+            items = train if subset == "train" else val
+    return [Sample(rel, label) for rel, label in items], classes, root
+
+
+FORMATS: dict[str, Callable[..., Index]] = {"list": _index_list, "folder": _index_folder, "ucf101": _index_ucf101,
+                                            "hmdb51": _index_hmdb51, "kinetics": _index_kinetics}
+KINDS = tuple(FORMATS)
+
+
+def index_dataset(kind: str, *, root: str | os.PathLike, annotations: str | None = None, split: int = 1,
+                  subset: str = "train", val_fraction: float = 0.2, seed: int = 0) -> Index:
+    """The listed samples of a dataset, unchecked: ``(samples, class_names, root)`` with sample
+    paths relative to the returned root (``root/<subset>`` for a folder dataset split into subfolders)."""
+    if kind not in FORMATS:
+        raise AnnotationError(f"unknown dataset kind {kind!r}; choose from {', '.join(KINDS)}")
+    if kind != "folder" and annotations is None:
+        raise AnnotationError(f"dataset kind {kind!r} needs annotations (a list, split folder or CSV)")
+    return FORMATS[kind](Path(os.path.abspath(root)), annotations, split=split, subset=subset_name(subset),
+                         val_fraction=val_fraction, seed=seed)
 
 
 def load_samples(kind: str, *, root: str, annotations: str | None = None, split: int = 1, subset: str = "train",
                  val_fraction: float = 0.2, seed: int = 0, check: bool = True) -> tuple[list[Sample], list[str]]:
     """Samples and class names of a dataset.
 
-    kind: ``list`` (mmaction2 list or KH JSON in ``annotations``), ``folder`` (``root/class/video``,
-    or ``root/{train,val}/class/video``; otherwise a seeded stratified split), ``ucf101`` and
-    ``hmdb51`` (``annotations`` = the split-file folder), ``kinetics`` (``annotations`` = CSV).
+    kind: ``list`` (``annotations``: an mmaction2 list, a 3D-ResNets JSON, or a folder of lists
+    found by :func:`find_list`), ``folder`` (``root/class/video``, or ``root/{train,val}/class/video``;
+    otherwise a seeded stratified split), ``ucf101`` and ``hmdb51`` (``annotations`` = the
+    split-file folder), ``kinetics`` (``annotations`` = CSV).
     ``check``: drop missing/empty videos (reported); ``False`` trusts the annotations.
     """
-    if kind not in KINDS:
-        raise AnnotationError(f"unknown dataset kind {kind!r}; choose from {', '.join(KINDS)}")
-    rootp = Path(os.path.abspath(root))
-    sub = _subset(subset)
-    if kind != "folder" and annotations is None:
-        raise AnnotationError(f"dataset kind {kind!r} needs annotations (a list, split folder or CSV)")
-    if kind == "ucf101":
-        items, classes = parse_ucf101(annotations, split=split, subset=sub)
-    elif kind == "hmdb51":
-        items, classes = parse_hmdb51(annotations, split=split, subset=sub)
-    elif kind == "kinetics":
-        items, classes = parse_kinetics(annotations, subset=sub)
-        if check:  # clips may sit in class folders or all in one folder
-            items = [(rel if (rootp / rel).exists() or not (rootp / Path(rel).name).exists() else Path(rel).name, lab)
-                     for rel, lab in items]
-    elif kind == "folder":
-        if sub in ("train", "val", "test") and (rootp / sub).is_dir():
-            items, classes = scan_folder(rootp / sub)
-            rootp = rootp / sub
-        else:
-            items, classes = scan_folder(rootp)
-            if sub != "all":
-                train, val = stratified_split(items, val_fraction=val_fraction, seed=seed)
-                items = train if sub == "train" else val
-    else:  # list
-        ann = Path(annotations)
-        if ann.suffix.lower() == ".json":
-            samples, classes = read_kh_json(ann, subset=sub)
-        else:
-            samples = read_list(ann)
-            side = ann.parent / "classes.txt"
-            classes = _lines(side) if side.is_file() else [str(i) for i in range(max(s.label for s in samples) + 1)] if samples else []
-        bad = [s for s in samples if not 0 <= s.label < len(classes)]
-        if bad:
-            raise AnnotationError(f"{ann}: label {bad[0].label} of {bad[0].path} is outside 0..{len(classes) - 1}")
-        if not samples:
-            raise AnnotationError(f"{ann}: no samples")
-        if not check:
-            return [Sample(str(rootp / s.path), s.label, s.n_frames) for s in samples], classes
-        return _check_media(rootp, [(s.path, s.label, s.n_frames) for s in samples], str(ann)), classes
-    if not items:
-        raise AnnotationError(f"{kind} dataset at {root}: no samples in subset {subset!r}")
+    samples, classes, rootp = index_dataset(kind, root=root, annotations=annotations, split=split, subset=subset,
+                                            val_fraction=val_fraction, seed=seed)
+    what = str(annotations) if kind == "list" else f"{kind} {subset_name(subset)} split {split}" if kind in ("ucf101", "hmdb51") else f"{kind} {root}"
+    if not samples:
+        raise AnnotationError(f"{what}: no samples in subset {subset!r}")
     if not check:
-        return [Sample(str(rootp / rel), lab) for rel, lab in items], classes
-    return _check_media(rootp, items, f"{kind} {sub} split {split}" if kind in ("ucf101", "hmdb51") else f"{kind} {root}"), classes
+        return [Sample(str(rootp / s.path), s.label, s.n_frames) for s in samples], classes
+    kept, left = check_media(rootp, samples)
+    for reason, names in left.items():
+        log.warning("%s: %d of %d listed videos are %s and skipped, e.g. %s", what, len(names), len(samples), reason,
+                    ", ".join(names[:5]))
+    if not kept:
+        raise AnnotationError(f"{what}: none of the {len(samples)} listed videos exist under {rootp}")
+    return kept, classes

@@ -143,7 +143,9 @@ def write_mp4(frames: np.ndarray, path: str | Path, *, fps: int = 12, crf: int =
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "fast", "threads": "1"}
+            # mbtree off: on frames this small, x264's macroblock-tree pass reads memory it never wrote, so the
+            # same frames gave different files depending on what the process had allocated before (test order)
+            stream.options = {"crf": str(crf), "preset": "fast", "threads": "1", "x264-params": "mbtree=0"}
             for img in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     container.mux(packet)

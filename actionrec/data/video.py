@@ -124,6 +124,7 @@ class VideoReader:
             tag = getattr(self._stream, "codec_tag", "") or "?"
             raise VideoDecodeError(self.path, f"no decoder for the video codec (tag {tag!r})")
         check_frame_size(self.path, cc.width, cc.height, what="header")
+        cc.options = {**cc.options, "max_pixels": str(MAX_FRAME_PIXELS)}  # FFmpeg refuses larger frames too
         if self._threads > 1:
             cc.thread_type = "AUTO"
             cc.thread_count = self._threads

@@ -116,11 +116,11 @@ def _load_source(source: str | os.PathLike | nn.Module, *, num_classes: int | No
 
         return None, Path(s), read_onnx_meta(s)
     if s.endswith(".safetensors") or Path(s).is_file():
-        from actionrec.checkpoint import load_model
+        from actionrec.factory import load_model
 
         m = load_model(s)
         return m, None, m.meta
-    from actionrec.models import create_model
+    from actionrec.factory import create_model
 
     m = create_model(s, num_classes=num_classes).eval()  # random weights: speed only
     return m, None, m.meta

@@ -70,11 +70,11 @@ def _export(args: argparse.Namespace) -> int:
 
     src = Path(args.checkpoint)
     if src.suffix == ".safetensors" or src.is_file():
-        from actionrec.checkpoint import load_model
+        from actionrec.factory import load_model
 
         model = load_model(src)
     else:
-        from actionrec.models import create_model
+        from actionrec.factory import create_model
 
         model = create_model(args.checkpoint)
         print(f"note: {args.checkpoint!r} is not a checkpoint file; exporting the architecture with random weights")

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from actionrec.io import atomic_path
-from actionrec.meta import ModelMeta, check_num_outputs, meta_from_json
+from actionrec.meta import ModelMeta, check_io, meta_from_json
 from actionrec.errors import ActionrecError
 
 __all__ = ["ExportReport", "ExportError", "export_onnx", "read_onnx_meta", "ort_session", "META_KEY", "INPUT_NAME", "OUTPUT_NAME"]
@@ -92,15 +92,17 @@ def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
         raise ExportError(f"{path}: ONNX file without actionrec metadata (export it with `actionrec export`)")
     # i10-engine: the metadata is checked like a checkpoint's, and against the graph's output size
     meta = meta_from_json(props[META_KEY], source=str(path), error=ExportError)
-    check_num_outputs(meta, _num_outputs(model), source=str(path), error=ExportError)
+    check_io(meta, in_channels=_static_dim(model.graph.input, 1), num_outputs=_static_dim(model.graph.output, -1),
+             source=str(path), error=ExportError)
     return meta
 
 
-def _num_outputs(model: Any) -> int | None:
-    """The last dimension of the graph's first output (``None``: dynamic or not declared)."""
-    outputs = model.graph.output
-    dims = outputs[0].type.tensor_type.shape.dim if outputs else []
-    return int(dims[-1].dim_value) if dims and dims[-1].HasField("dim_value") else None
+def _static_dim(values: Any, axis: int) -> int | None:
+    """Dimension ``axis`` of the first graph input/output (``None``: dynamic or not declared)."""
+    dims = values[0].type.tensor_type.shape.dim if values else []
+    if not dims or not -len(dims) <= axis < len(dims):
+        return None
+    return int(dims[axis].dim_value) if dims[axis].HasField("dim_value") else None
 
 
 _NOISY_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._dynamo", "torch.fx.experimental")

@@ -132,7 +132,7 @@ def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
         if meta is None:
             raise UsageError(f"load_predictor: the {type(source).__name__} model has no .meta (ModelMeta)")
         return source.eval(), meta
-    from actionrec.checkpoint import load_model
+    from actionrec.factory import load_model
 
     model = load_model(source)
     return model, model.meta

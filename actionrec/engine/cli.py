@@ -169,8 +169,7 @@ def _eval(args: argparse.Namespace) -> int:
         for ckpt, folder in zip(args.checkpoints, folders):
             preds, m = evaluate_checkpoint(
                 ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
-                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device,
-                threads=args.threads,
+                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
             )
             dst = out / folder if several else out
             rows.append({"folder": folder, **write_report(dst, preds, m, name=str(ckpt))} if several else write_report(dst, preds, m, name=str(ckpt)))

@@ -65,16 +65,27 @@ def run_demo(out: str | Path = "actionrec-demo", *, fast: bool = False, threads:
     """Run the whole demo under ``out``; returns times, accuracies and the prediction GIF's path."""
     import torch
 
+    out = Path(out)
+    t0 = time.perf_counter()
+    cfg = demo_config(out, fast=fast, threads=threads)
+    # the same numbers on every run on one machine: fixed thread count, deterministic kernels where torch has a choice
+    saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(cfg.train.threads or 1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _run(out, cfg, fast, t0)
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+
+
+def _run(out: Path, cfg: Config, fast: bool, t0: float) -> DemoResult:
     from actionrec.data.synthetic import generate
     from actionrec.engine.evaluate import evaluate_checkpoint, write_report
     from actionrec.engine.visualize import annotate_video
     from actionrec.inference import Predictor
     from actionrec.engine.train import train
 
-    out = Path(out)
-    t0 = time.perf_counter()
-    cfg = demo_config(out, fast=fast, threads=threads)
-    torch.set_num_threads(cfg.train.threads or 1)
     per_class = 20 if fast else 80
     log.info("1/4 generating the synthetic dataset in %s", out / "data")
     generate(out / "data", classes=6, per_class=per_class, seed=0, size=32, frames=24, fps=12, workers=min(2, os.cpu_count() or 1), val_per_class=10 if not fast else 4)

@@ -49,7 +49,7 @@ class TrainResult:
 
 def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
     """The model of ``cfg.model`` with a ``len(class_names)``-class head and complete ``model.meta``."""
-    from actionrec.models import create_model
+    from actionrec.factory import create_model
 
     num_classes = cfg.model.num_classes or len(class_names)
     if num_classes != len(class_names):

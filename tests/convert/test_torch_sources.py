@@ -97,7 +97,7 @@ def test_misfit_checkpoint_names_keys_and_shapes():
 
 def test_wrong_source_is_a_clear_error(tmp_path):
     torch.save(actionrec.create_model("mc3_18").state_dict(), tmp_path / "tv.pth")
-    with pytest.raises(ValueError, match="not a pytorch-i3d checkpoint"):
+    with pytest.raises(ValueError, match="not piergiaj weights.*it looks like --from torchvision"):
         convert_checkpoint(tmp_path / "tv.pth", tmp_path / "o.safetensors", source="piergiaj")
 
 

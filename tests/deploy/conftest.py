@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actionrec.models import create_model
+from actionrec.factory import create_model
 
 TINY = dict(widths=(8, 16, 32, 64))
 

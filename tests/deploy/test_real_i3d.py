@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from actionrec.checkpoint import load_model
+from actionrec.factory import load_model
 from actionrec.deploy.onnx_export import export_onnx, read_onnx_meta
 from actionrec.deploy.predictor import load_predictor
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actionrec.checkpoint import load_model
+from actionrec.factory import load_model
 from actionrec.config import save_config
 
 

@@ -60,18 +60,23 @@ def test_eval_cli_several_checkpoints(make_config, synth_root: Path, tmp_path: P
     cfg = make_config("m", train={"epochs": 2, "keep_last": 2}, eval={"every": 0})
     train(cfg)
     ckpts = [str(Path(cfg.output_dir) / n) for n in ("best.safetensors", "last.safetensors")]
+    copy = tmp_path / "copy" / "best.safetensors"  # another run's checkpoint with the same file name
+    copy.parent.mkdir()
+    copy.write_bytes(Path(ckpts[0]).read_bytes())
+    ckpts.insert(1, str(copy))
     out = tmp_path / "ev"
     args = ["eval", *ckpts, "--root", str(synth_root), "--list", "val.txt", "--clips", "2", "--crops", "1", "--out", str(out), "--backend", "torch"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "clip-level top-1" in text and "video-level top-1" in text
-    for c in ckpts:
-        sub = out / Path(c).stem
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["copy_best", "m_best", "m_last"]  # none overwritten
+    for sub in (out / "m_best", out / "copy_best", out / "m_last"):
         assert {"predictions.npz", "metrics.json", "per_class.csv", "confusion.png"} <= {p.name for p in sub.iterdir()}
         p = Predictions.load(sub / "predictions.npz")
         assert p.view_logits.shape == (4, 2, 4)  # 4 val videos x 2 clips x 4 classes
     lines = (out / "summary.csv").read_text().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("name,videos,views,clip_top1")
+    assert len(lines) == 4 and lines[0].startswith("folder,name,videos,views,clip_top1")
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["m_best", "copy_best", "m_last"]
     # a checkpoint for another class count
     other = make_config("o", train={"epochs": 1}, eval={"every": 0}, data={"val_list": "val.txt"})
     train(other)

@@ -27,12 +27,33 @@ def test_files_and_lists(synth_root: Path) -> None:
         assert c.streams.video[0].codec_context.name == "h264"
 
 
+def _dirty_heap(seed: int) -> None:
+    """Leave garbage in freed heap memory (as earlier tests do): output must not depend on it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for size in rng.integers(1_000, 400_000, 60):
+        p = libc.malloc(int(size))
+        ctypes.memset(p, int(rng.integers(1, 255)), int(size))
+        blocks.append(p)
+    for p in blocks:
+        libc.free(ctypes.c_void_p(p))
+
+
 def test_deterministic(tmp_path: Path, synth_root: Path) -> None:
+    _dirty_heap(0)
     again = generate(tmp_path / "again", classes=4, per_class=5, seed=0, size=32, frames=8, fps=8, workers=2)
     from actionrec.data.video import open_video
 
     for rel in ("move_left/move_left_000.mp4", "move_down/move_down_004.mp4"):  # same decoded frames
         np.testing.assert_array_equal(open_video(again / rel).read_all(), open_video(synth_root / rel).read_all())
+    _dirty_heap(1)
+    again1 = generate(tmp_path / "again1", classes=4, per_class=5, seed=0, size=32, frames=8, fps=8)
+    for p in sorted(again1.rglob("*.mp4")):  # byte for byte, in this process too
+        assert p.read_bytes() == (synth_root / p.relative_to(again1)).read_bytes(), p
     other = generate(tmp_path / "other", classes=2, per_class=2, seed=1, size=32, frames=8, val_per_class=1)
     assert (other / "move_left/move_left_000.mp4").read_bytes() != (synth_root / "move_left/move_left_000.mp4").read_bytes()
 

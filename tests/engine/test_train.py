@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from actionrec.checkpoint import CheckpointError, load_model, read_tensors
+from actionrec.checkpoint import CheckpointError, read_tensors
+from actionrec.factory import load_model
 from actionrec.config import ConfigError
 from actionrec.data.annotations import AnnotationError
 from actionrec.engine.train import train

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import actionrec
-from actionrec.convert.foreign import inflate_googlenet
+from actionrec.convert.sources.googlenet import inflate_googlenet
 from actionrec.models.finetune import freeze, replace_head
 from actionrec.models.i3d import same_padding
 from tests.conftest import DATA

@@ -63,8 +63,8 @@ def test_frames_flow_lists_end_to_end(tmp_path, capsys):
 
     assert main(["prep", "lists", "folder", str(vids), str(li), "--frames", str(fr), "--json", "--val-fraction", "0.5"]) == 0
     capsys.readouterr()
-    train = (li / "folder_train_rawframes.txt").read_text().splitlines()
-    val = (li / "folder_val_rawframes.txt").read_text().splitlines()
+    train = (li / "folder_train_list_rawframes.txt").read_text().splitlines()
+    val = (li / "folder_val_list_rawframes.txt").read_text().splitlines()
     assert sorted(train + val) == ["a/short 32 0", "b/rot90 3 1", "b/xvid 164 1"]
     assert (li / "classes.txt").read_text() == "a\nb\n"
     assert (li / "folder.json").exists()
@@ -128,9 +128,10 @@ def test_lists_for_real_ucf101_split(tmp_path, capsys):
     shutil.copy(DATA / "xvid.avi", root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi")
     shutil.copy(DATA / "xvid.avi", root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi")
     assert main(["prep", "lists", "ucf101", str(root), str(tmp_path / "l"),
-                 "--annotations", str(DATA / "splits" / "ucf101")]) == 0
+                 "--annotations", str(DATA / "splits" / "ucf101")]) == 1  # the other 13,318 videos are missing
+    assert "left out 9536 (missing)" in capsys.readouterr().out
     assert (tmp_path / "l" / "ucf101_train_split_1_videos.txt").read_text() == "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 0\n"
-    assert (tmp_path / "l" / "ucf101_test_split_1_videos.txt").read_text() == "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 0\n"
+    assert (tmp_path / "l" / "ucf101_val_split_1_videos.txt").read_text() == "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 0\n"
     assert len((tmp_path / "l" / "classes.txt").read_text().splitlines()) == 101
 
 

@@ -142,8 +142,11 @@ def _check_predict(m: dict) -> tuple[str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(["predict", _CKPT["path"], m["path"], "--json", "--clips", "2", "--backend", "torch"])
     if rc == 2:
-        line = err.getvalue().strip().splitlines()
-        return "clean", (line[-1] if line else "")[:200]
+        lines = err.getvalue().strip().splitlines()
+        msg = lines[-1] if lines else ""
+        if len(lines) != 1 or os.path.basename(m["path"]) not in msg:
+            return "traceback", f"exit 2 but not one line naming the file: {err.getvalue()[-200:]}"
+        return "clean", msg[:200]
     if rc != 0:
         return "traceback", err.getvalue().strip()[-300:]
     if m["must_fail"]:
