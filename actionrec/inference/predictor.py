@@ -112,11 +112,7 @@ def _resolve_model(model: Any) -> Any:
         raise FileNotFoundError(f"model file not found: {text}")
     import actionrec
 
-    try:
-        return actionrec.load_model(text)
-    except FileNotFoundError:
-        raise UsageError(f"{text!r} is neither a model file nor a known pretrained model name "
-                         "(`actionrec models` lists the names)") from None
+    return actionrec.load_model(text)  # a known weight set (fetched and cached), or an error naming it
 
 
 class Predictor:
