@@ -171,7 +171,7 @@ class ClipPipeline:
             if video.ndim != 4 or video.dtype != np.uint8 or len(video) < 1:
                 raise UsageError(f"expected uint8 frames (T, H, W, C) with T ≥ 1, got {video.dtype} {video.shape}")
             clips = sampler(len(video))
-            return self._clips([video[c] for c in clips], clips, len(video), fps, None, False)
+            return self._clips([self.transform(video[c]) for c in clips], clips, len(video), fps, None, False)
         path = Path(video)
         if not path.exists():
             raise FileNotFoundError(f"video not found: {path}")
@@ -182,7 +182,7 @@ class ClipPipeline:
             truncated = False
             try:
                 clips = sampler(n)
-                frames = [reader.get_frames(c) for c in clips]
+                views = [self.transform(reader.get_frames(c)) for c in clips]  # one clip's frames at a time
             except IndexError:  # fewer frames decode than the container says: score those
                 truncated, n = True, len(reader)
             except VideoDecodeError as e:  # the decoder fails part-way: score what decodes before it
@@ -192,16 +192,16 @@ class ClipPipeline:
                 log.warning("%s: %s; scoring the %d frames that decode", path, e, n)
             if truncated:
                 clips = sampler(n)
-                frames = [reader.get_frames(c) for c in clips]
-            return self._clips(frames, clips, n, float(getattr(reader, "fps", 0.0) or 0.0), str(path), truncated)
+                views = [self.transform(reader.get_frames(c)) for c in clips]
+            return self._clips(views, clips, n, float(getattr(reader, "fps", 0.0) or 0.0), str(path), truncated)
 
-    def _clips(self, frames: list[np.ndarray], clips: list[np.ndarray], n: int, fps: float, path: str | None,
+    def _clips(self, views: list[torch.Tensor], clips: list[np.ndarray], n: int, fps: float, path: str | None,
                truncated: bool) -> VideoClips:
         if not clips:
             tensor = torch.empty((0, 2 if self.modality == "flow" else 3, self.preprocess.clip_len,
                                   self.preprocess.crop_size, self.preprocess.crop_size))
         else:
-            tensor = torch.cat([self.transform(f) for f in frames])
+            tensor = torch.cat(views)
         return VideoClips(tensor, clips, n, fps, path, truncated, self.num_crops)
 
 

@@ -56,7 +56,8 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--clips", type=int_arg(0, MAX_CLIPS), default=0, help=f"clips per video (0: from its length, up to 10; at most {MAX_CLIPS})")
     p.add_argument("--crops", type=int, default=1, choices=[1, 3], help="spatial crops per clip (default 1)")
     p.add_argument("--workers", type=int_arg(0, 64), default=None, help="decoding processes for several videos (default: cores/4, 1-4)")
-    p.add_argument("--batch-size", type=int_arg(1, 1024), default=8, help="clips per forward pass, across videos (default 8)")
+    p.add_argument("--batch-size", type=int_arg(1, 1024), default=None,
+                   help="clips per forward pass, across videos (default 2 on the CPU, 16 on a GPU)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per video)")
     p.add_argument("--out", help="one video only: write it with the prediction drawn on it (.gif or .mp4)")
     _backend_args(p)
