@@ -19,17 +19,14 @@ import io
 import json
 import math
 import os
-import resource
-import select
-import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.robustness.mutants import DATA, Mutant
+from tests.robustness.worker import HANG, JsonLineWorker, peak_rss_mb, say
 
-REPO = Path(__file__).resolve().parents[2]
 OUTCOMES = ("ok", "clean", "traceback", "hang", "crash", "silent_wrong")
 # mutations of header fields only: an accepted file must decode to the source's frames
 SAME_PICTURES = ("absurd_size", "unknown_codec")
@@ -44,10 +41,6 @@ class Outcome:
 
 
 # --- worker side ----------------------------------------------------------------------------
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 _REF: dict[str, tuple[int, object]] = {}
 
 
@@ -173,8 +166,7 @@ def _worker(mode: str, ckpt: str | None) -> None:
     import actionrec.cli  # noqa: F401 - imports (PyTorch: seconds on a loaded machine) before the clock starts
     import actionrec.data.dataset  # noqa: F401
 
-    sys.__stdout__.write(json.dumps({"ready": True}) + "\n")
-    sys.__stdout__.flush()
+    say({"ready": True})
     for line in sys.stdin:
         m = json.loads(line)
         try:
@@ -184,44 +176,10 @@ def _worker(mode: str, ckpt: str | None) -> None:
             outcome, detail = ("clean", str(e)[:200]) if name in str(e) else ("traceback", f"unnamed: {e}"[:200])
         except Exception as e:  # noqa: BLE001 - that is what is being counted
             outcome, detail = "traceback", f"{type(e).__name__}: {e}"[:300]
-        sys.__stdout__.write(json.dumps({"outcome": outcome, "detail": detail, "rss_mb": _peak_rss_mb()}) + "\n")
-        sys.__stdout__.flush()
+        say({"outcome": outcome, "detail": detail, "rss_mb": peak_rss_mb()})
 
 
 # --- parent side ----------------------------------------------------------------------------
-class _Worker:
-    def __init__(self, mode: str, ckpt: str | None) -> None:
-        cmd = [sys.executable, "-m", "tests.robustness.checks", mode] + ([ckpt] if ckpt else [])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-                   OMP_NUM_THREADS="1")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd=REPO, env=env, text=True, bufsize=1)
-        # the per-input timeout starts after the worker's imports, which a loaded machine slows down
-        ready, _, _ = select.select([self.proc.stdout], [], [], 600)
-        if not ready or not self.proc.stdout.readline():
-            raise RuntimeError(f"robustness worker {mode} did not start")
-
-    def ask(self, m: Mutant, timeout: float) -> dict | None:
-        """The worker's answer, or None if it died (``crash``) / ``"hang"`` after ``timeout``."""
-        msg = {"path": str(m.path), "cls": m.cls, "source": m.source, "must_fail": m.must_fail}
-        try:
-            self.proc.stdin.write(json.dumps(msg) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            return None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return {"outcome": "hang", "detail": f"no answer in {timeout:.0f} s", "rss_mb": 0.0}
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
-
-    def close(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        return self.proc.returncode
-
-
 def run_checks(mutants: list[Mutant], mode: str, *, timeout: float = 30.0, ckpt: str | Path | None = None,
                worker_per_class: bool = True) -> list[Outcome]:
     """Every mutant through ``mode`` in worker processes (a fresh one per class: per-class peak RSS)."""
@@ -231,14 +189,16 @@ def run_checks(mutants: list[Mutant], mode: str, *, timeout: float = 30.0, ckpt:
     for m in mutants:
         by_class[m.cls if worker_per_class else ""].append(m)
     for group in by_class.values():
-        worker = _Worker(mode, ckpt)
+        args = [mode] + ([ckpt] if ckpt else [])
+        worker = JsonLineWorker("tests.robustness.checks", *args)
         try:
             for m in group:
-                ans = worker.ask(m, timeout)
-                if ans is None or ans["outcome"] == "hang":
+                ans = worker.ask({"path": str(m.path), "cls": m.cls, "source": m.source, "must_fail": m.must_fail}, timeout)
+                if ans is None or ans is HANG:
                     rc = worker.close()
-                    ans = ans or {"outcome": "crash", "detail": f"worker died (exit {rc})", "rss_mb": 0.0}
-                    worker = _Worker(mode, ckpt)
+                    ans = {"outcome": "hang", "detail": f"no answer in {timeout:.0f} s", "rss_mb": 0.0} if ans else {
+                        "outcome": "crash", "detail": f"worker died (exit {rc})", "rss_mb": 0.0}
+                    worker = JsonLineWorker("tests.robustness.checks", *args)
                 out.append(Outcome(m, ans["outcome"], ans["detail"], ans["rss_mb"]))
         finally:
             worker.close()

@@ -13,17 +13,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import resource
-import select
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.robustness.crafted import Case
+from tests.robustness.worker import HANG, JsonLineWorker, peak_rss_mb, say
 
-REPO = Path(__file__).resolve().parents[2]
 ROW_KEYS = ("tried", "clean_errors", "accepted_ok", "tracebacks", "hangs", "crashes", "silent_wrong")
 _KEY = {"ok": "accepted_ok", "clean": "clean_errors", "traceback": "tracebacks", "hang": "hangs", "crash": "crashes",
         "silent_wrong": "silent_wrong"}
@@ -37,20 +33,12 @@ class Outcome:
     rss_mb: float
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS: ``VmHWM`` (``ru_maxrss`` would carry over the parent's peak across fork + exec)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
-
-
 def _worker() -> None:
     import logging
 
     from actionrec.cli import main
 
+    say({"ready": True})
     for line in sys.stdin:
         argv = json.loads(line)
         logging.disable(logging.CRITICAL)  # main() configures logging; only the CLI's own error line is judged
@@ -63,35 +51,8 @@ def _worker() -> None:
             except BaseException as e:  # noqa: BLE001 - main() must not raise; record that it did
                 rc, err = 99, io.StringIO(f"raised {type(e).__name__}: {e}")
         lines = [ln for ln in err.getvalue().splitlines() if ln.strip() and "%|" not in ln]
-        rss = _peak_rss_mb()
-        sys.__stdout__.write(json.dumps({"rc": rc, "stderr": lines[-5:], "n_lines": len(lines), "rss_mb": rss}) + "\n")
-        sys.__stdout__.flush()
-
-
-class _Worker:
-    def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-                   OMP_NUM_THREADS="1", ACTIONREC_HOME=os.environ.get("ACTIONREC_HOME", str(Path.home() / ".cache" / "actionrec")))
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.robustness.cli_checks"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env, text=True, bufsize=1)
-
-    def ask(self, argv: list[str], timeout: float) -> dict | None:
-        try:
-            self.proc.stdin.write(json.dumps(argv) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            return None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return {"hang": True}
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
-
-    def close(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        return self.proc.returncode
+        rss = peak_rss_mb()
+        say({"rc": rc, "stderr": lines[-5:], "n_lines": len(lines), "rss_mb": rss})
 
 
 def classify(case: Case, ans: dict) -> tuple[str, str]:
@@ -117,15 +78,15 @@ def run_cases(cases: list[Case], *, timeout: float = 60.0, worker_per_class: boo
     for c in cases:
         by_class.setdefault(c.cls if worker_per_class else "", []).append(c)
     for group in by_class.values():
-        worker = _Worker()
+        worker = JsonLineWorker("tests.robustness.cli_checks")
         try:
             for c in group:
                 ans = worker.ask(c.argv, timeout)
-                if ans is None or ans.get("hang"):
+                if ans is None or ans is HANG:
                     rc = worker.close()
                     outcome = ("hang", f"no answer in {timeout:.0f} s") if ans else ("crash", f"worker died (exit {rc})")
                     out.append(Outcome(c, *outcome, 0.0))
-                    worker = _Worker()
+                    worker = JsonLineWorker("tests.robustness.cli_checks")
                     continue
                 out.append(Outcome(c, *classify(c, ans), ans["rss_mb"]))
         finally:
