@@ -106,5 +106,5 @@ def test_bad_values_and_non_finite_output(files, caplog):
     broken = tiny_model("r2plus1d_18", clip_len=8, size=32)
     with torch.no_grad():
         broken.fc.weight.fill_(float("nan"))
-    with pytest.raises(ModelOutputError, match="r2plus1d_18: the model produced non-finite scores .*short\.mp4"):
+    with pytest.raises(ModelOutputError, match=r"r2plus1d_18: the model produced non-finite scores .*short\.mp4"):
         actionrec.Predictor(broken, threads=1, optimize=False).predict(DATA / "short.mp4")
