@@ -204,11 +204,12 @@ def _load_auto(source: str | Path | nn.Module, *, optimize: bool | None, device:
     """By file type; a CPU checkpoint with a cached pt2 package runs through it (unless ``optimize`` is set)."""
     kind = {".onnx": "onnxruntime", ".pt2": "pt2"}.get(_suffix(source), "torch")
     if kind == "torch" and optimize is None and device == "cpu" and _suffix(source) == ".safetensors":
-        from actionrec.deploy.pt2 import find_cached_pt2
+        from actionrec.deploy.pt2 import find_cached_pt2, load_pt2
 
-        if find_cached_pt2(source) is not None:
+        cached = find_cached_pt2(source)  # hashes the checkpoint only when a package is there
+        if cached is not None:
             try:
-                pred = _load_pt2(source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+                pred = load_pt2(cached, num_threads=num_threads)
                 pred.info["optimize"] = "pt2-cache"
                 return pred
             except Exception as e:  # noqa: BLE001 - the default falls back to the always-available torch path
