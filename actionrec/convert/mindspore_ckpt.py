@@ -108,6 +108,8 @@ def read_mindspore_ckpt(path: str | os.PathLike) -> dict[str, np.ndarray]:
         dtype = _DTYPES.get(ttype)
         if dtype is None:
             raise UsageError(f"{path}: parameter {tag!r} has unsupported tensor type {ttype!r}")
+        if any(d < 0 for d in dims):
+            raise UsageError(f"{path}: parameter {tag!r} has negative dimensions {list(dims)}")
         raw = b"".join(parts)
         n = math.prod(dims)
         if len(raw) != n * np.dtype(dtype).itemsize:

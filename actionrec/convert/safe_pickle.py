@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import io
 import os
 import pickle
@@ -94,7 +95,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         key = (module, name)
         if key in _TORCH:
-            return _TORCH[key]
+            obj = _TORCH[key]
+            # a fresh wrapper per lookup: pickle's BUILD opcode can set attributes (``__defaults__``, ...)
+            # on what it is given, and must never reach torch's own shared functions
+            return functools.partial(obj) if isinstance(obj, types.FunctionType) else obj
         if key in _NUMPY:
             return _NUMPY[key]
         if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):

@@ -82,7 +82,10 @@ class ModelAdapter:
         """Write ``src`` with the answer ``result`` drawn on every frame to ``dst`` (``.mp4``)."""
         from actionrec.engine.visualize import annotate_video
 
-        return annotate_video(src, dst, [(p["label"], p["score"]) for p in result["predictions"]])
+        try:
+            return annotate_video(src, dst, [(p["label"], p["score"]) for p in result["predictions"]])
+        except VIDEO_ERRORS as e:
+            raise BadVideo(str(getattr(e, "reason", e)).replace(str(src), Path(src).name)) from e
 
     def warm_up(self) -> float:
         """One clip of the model's input shape through the backend; returns the seconds it took."""

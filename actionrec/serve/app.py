@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 MAX_CLIPS = 10
+MAX_ANNOTATE_TOPK = 10
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,11 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
     @app.middleware("http")
     async def count_and_guard(request: Request, call_next):  # noqa: ANN001, ANN202
-        endpoint = request.url.path if request.url.path in _ENDPOINTS else "other"
+        path = _route_path(request)
+        endpoint = path if path in _ENDPOINTS else "other"
         t = time.perf_counter()
-        if settings.token and request.url.path.startswith(("/v1/", "/metrics")) and not _authorised(request, settings.token):
+        guarded = path.startswith(("/v1/", "/metrics")) and request.method != "OPTIONS"  # CORS preflights carry no token
+        if settings.token and guarded and not _authorised(request, settings.token):
             response: Response = _error(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')")
             response.headers["WWW-Authenticate"] = "Bearer"
         else:
@@ -190,11 +193,21 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
     @app.post("/v1/annotate")
     async def annotate(request: Request, topk: int = 5, clips: int | None = None) -> Response:
+        if not 1 <= topk <= MAX_ANNOTATE_TOPK:  # drawn on every frame and sent in one header line
+            raise UploadError(422, f"annotate draws 1 to {MAX_ANNOTATE_TOPK} labels, got topk={topk}")
         with _admitted(state, keep=True) as work:
+            t = time.perf_counter()
             result, upload = await _predict(state, request, work, topk=topk, clips=clips)
             out = work / "annotated.mp4"
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(state.pool, state.adapter.annotate, upload, out, result)
+            left = max(0.1, state.settings.timeout - (time.perf_counter() - t))
+            try:
+                await asyncio.wait_for(loop.run_in_executor(state.pool, state.adapter.annotate, upload, out, result), left)
+            except asyncio.TimeoutError:
+                state.metrics.rejected.labels("timeout").inc()
+                raise _Busy(f"drawing the video took longer than the {state.settings.timeout:g} s request timeout") from None
+            except BadVideo as e:
+                raise UploadError(422, f"{result['video']}: cannot decode the video to draw on it ({e.reason})") from e
         header = json.dumps(result, ensure_ascii=True, separators=(",", ":"))
         return FileResponse(out, media_type="video/mp4", filename=f"{Path(result['video']).stem}-annotated.mp4",
                             headers={"X-Actionrec-Prediction": header},
@@ -205,6 +218,12 @@ def create_app(model: str | os.PathLike | ModelAdapter, *, backend: str = "auto"
 
 
 _ENDPOINTS = {"/", "/healthz", "/readyz", "/metrics", "/v1/model", "/v1/predict", "/v1/annotate"}
+
+
+def _route_path(request: Request) -> str:
+    """The path the routes see: without the ``root_path`` of a mount or of ``uvicorn --root-path``."""
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
 async def _predict(state: _State, request: Request, work: Path, *, topk: int, clips: int | None) -> tuple[dict[str, Any], Path]:

@@ -73,3 +73,20 @@ def test_refusals_name_the_file_and_the_reason(tmp_path: Path, small_sd: dict) -
     torch.save(headless, tmp_path / "headless.pth")
     with pytest.raises(UsageError, match=r"headless\.pth: no classifier weights 'fc.weight'"):
         convert_checkpoint(tmp_path / "headless.pth", tmp_path / "o.safetensors", source="torchvision")
+
+
+def test_restricted_unpickler_never_hands_out_torchs_own_functions(tmp_path: Path) -> None:
+    """BUILD on a global sets attributes: a file must not be able to change torch's rebuild functions."""
+    from actionrec.convert.safe_pickle import load_torch_restricted
+
+    before = torch._utils._rebuild_tensor_v2.__defaults__
+    # GLOBAL torch._utils._rebuild_tensor_v2; BUILD (None, {"__defaults__": ({"neg": True},)})
+    payload = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nN}X\x0c\x00\x00\x00__defaults__}X\x03\x00\x00\x00neg\x88s\x85s\x86b."
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(payload)
+    with pytest.raises(UsageError, match="bad.pt"):
+        load_torch_restricted(bad)
+    assert torch._utils._rebuild_tensor_v2.__defaults__ == before
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(3)}, good)
+    assert torch.equal(torch.load(good, weights_only=True)["w"], torch.ones(3))

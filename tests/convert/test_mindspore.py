@@ -102,3 +102,15 @@ def test_mindspore_models_r2plus1d_recipe(tmp_path: Path) -> None:
     x = torch.from_numpy(seeded_input((1, 3, 4, 32, 32)))
     with torch.no_grad():
         assert torch.equal(ours(x), ref(x))
+
+
+def test_negative_dimensions_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "neg.ckpt"
+    msg = _Checkpoint()
+    v = msg.value.add()
+    v.tag, v.tensor.tensor_type = "w", "Float32"
+    v.tensor.tensor_content = np.ones(4, np.float32).tobytes()
+    v.tensor.dims.extend([-2, -2])  # the product (4) matches the bytes
+    path.write_bytes(msg.SerializeToString())
+    with pytest.raises(UsageError, match=r"neg\.ckpt: parameter 'w' has negative dimensions"):
+        read_mindspore_ckpt(path)

@@ -60,3 +60,39 @@ def test_a_model_that_fails_to_load_is_reported(tmp_path: Path) -> None:
                 assert p.status_code == 503 and "failed to load" in p.json()["error"]
 
     asyncio.run(run())
+
+
+def test_token_guards_a_mounted_app_and_lets_cors_preflights_through(tiny_ckpt: Path) -> None:
+    from actionrec.serve.app import ServeSettings
+
+    sub = create_app(tiny_ckpt, optimize=False, threads=1,
+                     settings=ServeSettings(token="s3cret", cors_origins=("http://example.test",)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        async with sub.router.lifespan_context(sub):
+            yield
+
+    parent = FastAPI(lifespan=lifespan)
+    parent.mount("/api", sub)
+
+    async def run() -> None:
+        async with parent.router.lifespan_context(parent):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=parent), base_url="http://test") as c:
+                assert (await _wait_ready(c, "/api/readyz")).status_code == 200
+                # under a prefix the guard still sees /metrics and /v1/...
+                assert (await c.get("/api/metrics")).status_code == 401
+                assert (await c.post("/api/v1/predict", content=(DATA / "short.mp4").read_bytes())).status_code == 401
+                ok = await c.get("/api/metrics", headers={"Authorization": "Bearer s3cret"})
+                assert ok.status_code == 200
+                # a browser's preflight carries no token: CORS answers it
+                pre = await c.options("/api/v1/predict", headers={"Origin": "http://example.test",
+                                                                  "Access-Control-Request-Method": "POST",
+                                                                  "Access-Control-Request-Headers": "authorization"})
+                assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://example.test"
+                # annotate draws a bounded number of labels
+                r = await c.post("/api/v1/annotate", params={"topk": 50}, headers={"Authorization": "Bearer s3cret"},
+                                 content=(DATA / "short.mp4").read_bytes())
+                assert r.status_code == 422 and "topk=50" in r.json()["error"]
+
+    asyncio.run(run())
