@@ -74,14 +74,15 @@ def _shorten(text: str, n: int) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(directory: str | os.PathLike, *, purpose: str) -> Iterator[Path]:
+def output_lock(directory: str | os.PathLike, *, purpose: str, shared: bool = False) -> Iterator[Path]:
     """Hold an advisory lock on an output ``directory`` for the whole block (one writer at a time).
 
     A second run on the same directory fails at once with :class:`~actionrec.errors.LockedError`
     naming the holder (its pid, host, command and start time). The lock is an ``flock`` on
     ``directory/.actionrec.lock``, so the kernel releases it when the holder exits, even after
     ``kill -9``: a stale lock file never blocks a later run. (NFS without ``flock`` support is
-    not covered.)
+    not covered.) ``shared=True`` takes a shared lock: several such holders (the shards of one job)
+    may hold it together, and they exclude every exclusive holder.
     """
     import fcntl
     import json
@@ -97,7 +98,7 @@ def output_lock(directory: str | os.PathLike, *, purpose: str) -> Iterator[Path]
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
                 holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")

@@ -81,11 +81,17 @@ def check_workers(workers: int | None) -> int:
 # --- locked output folders -----------------------------------------------------------------
 @contextlib.contextmanager
 def locked_output(dst: Path, *, purpose: str, shard: tuple[int, int]) -> Iterator[None]:
-    """Hold the output lock of ``dst`` (of its shard ``i/N`` when sharded) for the block."""
+    """Hold the output lock of ``dst`` for the block: alone, or shared by the shards of a sharded job,
+    each of which also holds its own ``i/N`` lock (so shards run side by side, and an unsharded run
+    never sweeps the temporary folders of a live shard)."""
     i, n = shard
-    where = dst if n == 1 else dst / ".actionrec-shards" / f"{i}-of-{n}"
-    with output_lock(where, purpose=f"{purpose}" + (f" shard {i}/{n}" if n > 1 else "")):
-        yield
+    label = purpose + (f" shard {i}/{n}" if n > 1 else "")
+    with output_lock(dst, purpose=label, shared=n > 1):
+        if n == 1:
+            yield
+            return
+        with output_lock(dst / ".actionrec-shards" / f"{i}-of-{n}", purpose=label):
+            yield
 
 
 def sweep_temps(dst: Path, finals: Iterable[Path], *, everything: bool) -> int:

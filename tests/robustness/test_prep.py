@@ -145,3 +145,24 @@ def test_synthetic_workers_checked(tmp_path: Path, capsys) -> None:  # noqa: ANN
 def test_output_must_differ_from_input(inputs: dict[str, Path], capsys) -> None:  # noqa: ANN001
     assert main(["prep", "flow", str(inputs["frames"]), str(inputs["frames"]), "--no-progress"]) == 2
     assert "must differ from the frames folder" in capsys.readouterr().err
+
+
+def test_shards_share_the_output_and_exclude_an_unsharded_run(tmp_path: Path) -> None:
+    """Shards of one job run side by side; an unsharded run (which sweeps every temporary folder) waits for none of them."""
+    from actionrec.errors import LockedError
+    from actionrec.prep.common import locked_output
+
+    with locked_output(tmp_path, purpose="prep flow", shard=(0, 2)):
+        with locked_output(tmp_path, purpose="prep flow", shard=(1, 2)):
+            with pytest.raises(LockedError, match="in use by prep flow shard"):
+                with locked_output(tmp_path, purpose="prep flow", shard=(0, 1)):
+                    pass
+            with pytest.raises(LockedError):  # the same shard twice
+                with locked_output(tmp_path, purpose="prep flow", shard=(0, 2)):
+                    pass
+    with locked_output(tmp_path, purpose="prep flow", shard=(0, 1)):
+        with pytest.raises(LockedError, match="in use by prep flow"):
+            with locked_output(tmp_path, purpose="prep flow", shard=(1, 2)):
+                pass
+    with locked_output(tmp_path, purpose="prep flow", shard=(0, 1)):  # all released
+        pass
