@@ -24,16 +24,21 @@ async def _wait_ready(c: httpx.AsyncClient, url: str) -> httpx.Response:
     raise AssertionError("not ready")
 
 
-def test_mounted_in_another_app(tiny_ckpt: Path) -> None:
-    sub = create_app(tiny_ckpt, optimize=False, threads=1)
+def _mounted(sub: FastAPI, prefix: str) -> FastAPI:
+    """``sub`` mounted at ``prefix`` in a parent app that runs its lifespan, as docs/serving.md shows."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202 - as docs/serving.md shows
+    async def lifespan(app: FastAPI):  # noqa: ANN202
         async with sub.router.lifespan_context(sub):
             yield
 
     parent = FastAPI(lifespan=lifespan)
-    parent.mount("/actions", sub)
+    parent.mount(prefix, sub)
+    return parent
+
+
+def test_mounted_in_another_app(tiny_ckpt: Path) -> None:
+    parent = _mounted(create_app(tiny_ckpt, optimize=False, threads=1), "/actions")
 
     async def run() -> None:
         async with parent.router.lifespan_context(parent):
@@ -67,14 +72,7 @@ def test_token_guards_a_mounted_app_and_lets_cors_preflights_through(tiny_ckpt: 
 
     sub = create_app(tiny_ckpt, optimize=False, threads=1,
                      settings=ServeSettings(token="s3cret", cors_origins=("http://example.test",)))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
-        async with sub.router.lifespan_context(sub):
-            yield
-
-    parent = FastAPI(lifespan=lifespan)
-    parent.mount("/api", sub)
+    parent = _mounted(sub, "/api")
 
     async def run() -> None:
         async with parent.router.lifespan_context(parent):
