@@ -27,15 +27,9 @@ from pathlib import Path
 from actionrec.errors import ActionrecError, UsageError
 from actionrec.io import output_lock
 from actionrec.shard import parse_shard, take_shard  # noqa: F401 - re-exported for the prep steps
+from actionrec.inference.threads import available_cores as default_workers  # noqa: F401 - one owner; prep's name
 
 log = logging.getLogger(__name__)
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 TMP_TAG = ".tmp-"
