@@ -18,6 +18,7 @@ native code: load only packages you built or trust, like any shared library.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import hashlib
 import json
@@ -126,6 +127,19 @@ def _input_dims(program: torch.export.ExportedProgram) -> list[list[int]]:
     return dims
 
 
+def _channels_last_weights(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose 5-D weights are ``channels_last_3d``, as oneDNN reads them next to channels-last activations.
+
+    Inductor's freezing makes 4-D conv weights channels-last but leaves 5-D ones as they are, and
+    with a dynamic batch it does not prepack them either: every call of the package then copied
+    each Conv3d weight into channels-last order (34 copies, 218 ms of a 1.5 s R(2+1)D-18 call at
+    batch 1). Weights stored channels-last are read as they are.
+    """
+    if not any(p.dim() == 5 for p in model.parameters()):
+        return model
+    return copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
+
+
 def _export_program(model: nn.Module, example: torch.Tensor, *, dynamic_time: bool) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     shapes: dict[int, Any] = {0: batch}
@@ -188,14 +202,15 @@ def export_pt2(
         dynamic_time = meta.arch not in FIXED_TIME_ARCHS
 
     t0 = time.perf_counter()
+    traced = _channels_last_weights(model) if precision == "fp32" else model
     try:
         try:
-            program = _export_program(model, example, dynamic_time=dynamic_time)
+            program = _export_program(traced, example, dynamic_time=dynamic_time)
         except Exception as e:  # noqa: BLE001 - retry with a fixed clip length
             if not dynamic_time:
                 raise
             log.info("clip length cannot be dynamic for %s (%s); exporting with T=%d", meta.arch, type(e).__name__, example.shape[2])
-            program = _export_program(model, example, dynamic_time=False)
+            program = _export_program(traced, example, dynamic_time=False)
     except Exception as e:
         raise ExportError(f"torch.export of {meta.arch} failed: {type(e).__name__}: {e}") from e
     dims = _input_dims(program)

@@ -252,18 +252,6 @@ def _torchao_pt2e() -> tuple[Any, Any, Any, Any]:
     return prepare_pt2e, convert_pt2e, allow_exported_model_train_eval, xiq
 
 
-def _quantized_convs(graph: torch.fx.GraphModule) -> tuple[int, int]:
-    """(convolutions whose weight comes from a dequantize node, all convolutions) of a converted PT2E graph."""
-    convs = [n for n in graph.graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
-    quantized = [n for n in convs if len(n.args) > 1 and "dequantize" in str(getattr(n.args[1], "target", ""))]
-    return len(quantized), len(convs)
-
-
-def first_conv(model: nn.Module) -> str | None:
-    """Name of the first convolution of ``model`` (its stem: all our architectures define it first)."""
-    return next((n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
-
-
 def quantize_pt2e(
     model: nn.Module,
     out_path: str | os.PathLike,
@@ -280,10 +268,14 @@ def quantize_pt2e(
     top-1 agreement with the fp32 ``model`` is measured on all windows and on the held-out ones
     before the file is published, and returned.
 
-    ``keep_fp32``: module names left in fp32; default: the stem convolution (:func:`first_conv`),
-    for the reason given in :func:`quantize_onnx`.
+    Every Conv3d but those in ``keep_fp32`` runs as a oneDNN int8 convolution (torchao's quantiser
+    and Inductor stop at 2-D; :mod:`actionrec.deploy.qconv3d` adds 3-D). ``keep_fp32``: module
+    names left in fp32; default: the stem convolution (``model.first_conv``), for the reason given
+    in :func:`quantize_onnx`. Raises :class:`UsageError` (nothing written) if no convolution would
+    run in int8.
     """
     from actionrec.deploy.pt2 import export_pt2
+    from actionrec.deploy.qconv3d import lower_conv3d, make_quantizer
 
     prepare_pt2e, convert_pt2e, allow_train_eval, xiq = _torchao_pt2e()
     meta: ModelMeta | None = getattr(model, "meta", None)
@@ -294,12 +286,9 @@ def quantize_pt2e(
     model = model.eval()
     calib, held = split_calibration(clips, max_calib=max_calib)
     if keep_fp32 is None:
-        stem = first_conv(model)
-        keep_fp32 = (stem,) if stem else ()
-    quantizer = xiq.X86InductorQuantizer()
-    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
-    for name in keep_fp32:
-        quantizer.set_module_name_qconfig(name, None)
+        stem = getattr(model, "first_conv", None)
+        keep_fp32 = (stem,) if isinstance(stem, str) else ()
+    quantizer = make_quantizer(xiq, keep_fp32=tuple(keep_fp32))
     example = clips[calib[:2]] if len(calib) >= 2 else clips[:1].expand(2, *clips.shape[1:])
     dims = ({0: torch.export.Dim("batch", min=1, max=1024)},)
     with warnings.catch_warnings(), torch.no_grad():
@@ -312,13 +301,13 @@ def quantize_pt2e(
         for i in range(0, len(calib), batch):
             prepared(clips[calib[i : i + batch]])
         qmodel = convert_pt2e(prepared)
-    n_q, n_conv = _quantized_convs(qmodel)
-    if n_q == 0:
-        raise UsageError(f"PT2E int8: the x86 Inductor quantiser quantised none of the {n_conv} convolutions of {meta.arch} "
-                         "(it annotates 2-D convolutions and linear layers; 3-D convolutions stay fp32), so the package "
-                         "would not be int8; use the ONNX Runtime int8 export (--format onnx --int8)")
+        convs = lower_conv3d(qmodel, example=example)
+    if convs.int8 == 0:
+        raise UsageError(f"PT2E int8: none of the {convs.fp32} convolutions of {meta.arch} can run in int8, "
+                         "so the package would not be int8; use the ONNX Runtime int8 export (--format onnx --int8)")
     allow_train_eval(qmodel)  # export_pt2 calls .eval(); exported graphs refuse it otherwise
-    method = "PT2E x86-inductor s8/u8 per-channel" + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else "")
+    method = (f"PT2E x86-inductor s8/u8 per-channel, int8 convs {convs.int8}/{convs.int8 + convs.fp32}"
+              + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else ""))
     result: list[QuantReport] = []
 
     def verify(pred: Callable[[torch.Tensor], torch.Tensor]) -> None:

@@ -169,14 +169,70 @@ def test_failed_export_writes_nothing(tmp_path, monkeypatch):
         export_pt2(model, tmp_path / "m.onnx")
 
 
-def test_pt2e_int8_refuses_a_package_without_int8_convolutions(tmp_path):
-    """torchao's X86InductorQuantizer annotates 2-D convs and linears only: a video ResNet would stay fp32. Not silent."""
+def _package_sources(path: Path) -> str:
+    with zipfile.ZipFile(path) as z:
+        return "\n".join(z.read(n).decode() for n in z.namelist() if n.endswith(".cpp"))
+
+
+def test_pt2e_int8_runs_every_conv3d_but_the_stem_as_onednn_int8(tmp_path):
+    """torchao's quantiser and Inductor stop at 2-D convs; ours reach every Conv3d, and the package runs them in int8."""
+    from actionrec.deploy.clips import collect_clips
+    from actionrec.deploy.quantize import quantize_pt2e
+
+    model = tiny_model("r2plus1d_18", clip_len=8, size=32)
+    clips = collect_clips([DATA / "short.mp4", DATA / "h264.mp4"], model.meta, max_clips=6)
+    out = tmp_path / "m.int8.pt2"
+    report = quantize_pt2e(model, out, clips=clips, max_calib=3)
+    n_conv = sum(isinstance(m, torch.nn.Conv3d) for m in model.modules())
+    assert f"int8 convs {n_conv - 1}/{n_conv}" in report.method and f"fp32: {model.first_conv}" in report.method
+    meta, info = read_pt2_meta(out)
+    assert info["precision"] == "int8" and info["int8"]["method"] == report.method
+    assert _package_sources(out).count("qconv_pointwise") >= n_conv - 1  # oneDNN int8 kernels were compiled in
+    assert report.eval_windows == len(clips) and 0.0 <= report.top1_agreement <= 1.0 and report.max_abs_diff < 1.0
+    pred = load_pt2(out)
+    with torch.inference_mode():
+        got, ref = pred(clips[:1]), model(clips[:1])
+    assert got.shape == ref.shape and float((got - ref).abs().max()) == pytest.approx(float((pred(clips)[:1] - ref).abs().max()), abs=1e-5)
+
+
+def test_lowered_conv3d_graph_matches_the_converted_graph():
+    """The rewrite into oneDNN int8 convolutions only changes rounding: far less than int8 itself changes the logits."""
+    from actionrec.deploy.qconv3d import lower_conv3d, make_quantizer
+    from actionrec.deploy.quantize import _torchao_pt2e
+
+    prepare_pt2e, convert_pt2e, _, xiq = _torchao_pt2e()
+    model = tiny_model("r2plus1d_18", clip_len=4, size=32).eval()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, 32, 32, generator=gen)
+    with torch.no_grad():
+        graph = torch.export.export(model, (x,)).module()
+        prepared = prepare_pt2e(graph, make_quantizer(xiq, keep_fp32=(model.first_conv,)))
+        prepared(torch.randn(2, 3, 4, 32, 32, generator=gen))
+        converted = convert_pt2e(prepared)
+        before = converted(x)
+        counts = lower_conv3d(converted, example=x)
+        after = converted(x)
+        fp32 = model(x)
+    n_conv = sum(isinstance(m, torch.nn.Conv3d) for m in model.modules())
+    assert counts.fp32 == 1 and counts.int8_u8 == n_conv - 1  # every conv, residual ends included, writes u8
+    assert not any(n.target is torch.ops.aten.conv3d.default and n.args[0].op != "placeholder" for n in converted.graph.nodes)
+    # every weight prepacked for its layer's input at batch 1 (unpacked shapes made oneDNN reorder weights on every call)
+    prepacks = [n for n in converted.graph.nodes if n.target is torch.ops.onednn.qconv_prepack.default]
+    assert len(prepacks) == n_conv - 1 and all(n.args[-1] is not None and n.args[-1][0] == 1 for n in prepacks)
+    lowering, int8 = float((after - before).abs().max()), float((before - fp32).abs().max())
+    print(f"lowering changed the logits by {lowering:.2e}; int8 by {int8:.2e}")
+    assert lowering <= 0.5 * int8
+
+
+def test_pt2e_int8_refuses_when_no_convolution_would_be_int8(tmp_path):
+    """Every conv kept fp32 (here by name) means no int8 package: a clear error, nothing written."""
     from actionrec.deploy.clips import collect_clips
     from actionrec.deploy.quantize import quantize_pt2e
 
     model = tiny_model("r3d_18", clip_len=8, size=32)
-    clips = collect_clips([DATA / "short.mp4", DATA / "h264.mp4"], model.meta, max_clips=4)
+    clips = collect_clips([DATA / "short.mp4"], model.meta, max_clips=2)
+    convs = tuple(n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv3d))
     out = tmp_path / "m.int8.pt2"
-    with pytest.raises(UsageError, match="quantised none of the .* convolutions of r3d_18"):
-        quantize_pt2e(model, out, clips=clips, max_calib=2)
+    with pytest.raises(UsageError, match="none of the .* convolutions of r3d_18 can run in int8"):
+        quantize_pt2e(model, out, clips=clips, max_calib=1, keep_fp32=convs)
     assert not out.exists()
