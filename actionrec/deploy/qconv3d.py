@@ -77,6 +77,7 @@ def make_quantizer(xiq: Any, *, keep_fp32: tuple[str, ...] = ()) -> Any:
                 if _ANNOTATION not in node.meta:
                     node.meta[_ANNOTATION] = xiq._X86InductorQuantizationAnnotation(
                         output_qspec=out_spec, _annotated=True, _is_output_of_quantized_pattern=True)
+
             quantised = set()
             for node in model.graph.nodes:
                 if node.target is not _ops.aten.conv3d.default or _ANNOTATION in node.meta:
@@ -135,7 +136,9 @@ def _prepack_shape(x: torch.fx.Node) -> list[int] | None:
     without a shape, the weights of some layers do not match what the u8-output kernel picks, and
     oneDNN reorders them on *every* call with a slow reference reorder (R(2+1)D-18's 256→576
     (1,3,3) convolution on 4×14×14: 37 ms at batch 1 and 2, 52–60 ms at batch 8, instead of 2.2,
-    4.4 and 18 ms). Prepacked for batch 1, every layer of R(2+1)D-18 matched at batch 1, 2 and 8.
+    4.4 and 18 ms). Prepacked for batch 1, every layer of R(2+1)D-18 matched at batch 1, 2 and 8;
+    one of I3D's 57 still does not (Mixed_5b's 192→384 3×3×3, 59–70 ms per call): the prepack op
+    cannot be told the output type.
     """
     meta = x.meta.get("tensor_meta")
     return None if meta is None else [1, *(int(d) for d in meta.shape[1:])]

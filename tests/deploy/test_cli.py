@@ -31,6 +31,11 @@ def test_export_command_with_int8(tmp_path, ckpt, capsys):
     assert record["int8"]["calib_windows"] == 2 and record["int8"]["eval_windows"] == 4
     assert read_onnx_meta(out).class_names == ["a", "b", "c", "d", "e"]
     assert read_onnx_meta(tmp_path / "tiny.int8.onnx").arch == "r2plus1d_18"
+    assert record["int8"]["method"].endswith("stem fp32")
+    # --int8-stem quantises the stem too, and says so
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "s.onnx"), "--int8", "--int8-stem", "--calib", str(DATA / "short.mp4"),
+                 "--calib-max", "2", "--json", str(tmp_path / "s.json")]) == 0
+    assert "stem fp32" not in json.loads((tmp_path / "s.json").read_text())["int8"]["method"]
     # parity through the predictor: the same clips with both backends
     clips = torch.randn(2, 3, 8, 32, 32)
     ref = load_predictor(ckpt)(clips)
