@@ -188,7 +188,8 @@ def test_pt2e_int8_runs_every_conv3d_but_the_stem_as_onednn_int8(tmp_path):
     meta, info = read_pt2_meta(out)
     assert info["precision"] == "int8" and info["int8"]["method"] == report.method
     assert _package_sources(out).count("qconv_pointwise") >= n_conv - 1  # oneDNN int8 kernels were compiled in
-    assert report.eval_windows == len(clips) and 0.0 <= report.top1_agreement <= 1.0 and report.max_abs_diff < 1.0
+    # measured on every window; int8 moves the logits (an fp32 package stays within ~1e-7), but not far
+    assert report.eval_windows == len(clips) and 1e-5 < report.max_abs_diff < 1.0
     pred = load_pt2(out)
     with torch.inference_mode():
         got, ref = pred(clips[:1]), model(clips[:1])
