@@ -1,23 +1,43 @@
-"""actionrec: video action recognition with 3D CNNs, from raw videos to a deployed model."""
+"""actionrec: video action recognition with 3D CNNs, from raw videos to a deployed model.
 
-from actionrec.checkpoint import save_model
-from actionrec.factory import create_model, load_model
-from actionrec.inference import ClipPipeline, Prediction, Predictor, VideoClips
-from actionrec.meta import ModelMeta, Preprocess
-from actionrec.models import list_models, list_pretrained
+The public names are imported on first use (PEP 562), so ``import actionrec`` and ``actionrec --help``
+do not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "Predictor",
-    "Prediction",
-    "ClipPipeline",
-    "VideoClips",
-    "create_model",
-    "list_models",
-    "list_pretrained",
-    "load_model",
-    "save_model",
-    "ModelMeta",
-    "Preprocess",
-    "__version__",
-]
+
+_EXPORTS = {
+    "Predictor": "actionrec.inference.predictor",
+    "Prediction": "actionrec.inference.predictor",
+    "ClipPipeline": "actionrec.data.pipeline",
+    "VideoClips": "actionrec.data.pipeline",
+    "create_model": "actionrec.factory",
+    "load_model": "actionrec.factory",
+    "save_model": "actionrec.checkpoint",
+    "list_models": "actionrec.models",
+    "list_pretrained": "actionrec.models",
+    "ModelMeta": "actionrec.meta",
+    "Preprocess": "actionrec.meta",
+    "Runtime": "actionrec.runtime",
+    "resolve_runtime": "actionrec.runtime",
+    "resolve_model": "actionrec.deploy.source",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'actionrec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import math
 import sys
 import typing
-from collections.abc import Callable
 
 AREAS = (
     "actionrec.models.cli",  # info, models
@@ -29,42 +27,11 @@ AREAS = (
 
 
 from actionrec.errors import ActionrecError, UsageError
+from actionrec.options import float_arg, int_arg  # noqa: F401 - their home is actionrec.options
 
 __all__ = ["main", "build_parser", "int_arg", "float_arg", "UsageError"]
 
 REPORT_HINT = "this is a bug in actionrec: rerun with --debug and report the traceback to the actionrec issue tracker"
-
-
-def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``lo..hi`` (``hi`` None: no upper bound), else a usage error naming it."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"must be {lo}..{hi}, got {value}" if hi is not None else f"must be >= {lo}, got {value}")
-        return value
-
-    parse.__name__ = "integer"  # argparse names the type in its messages
-    return parse
-
-
-def float_arg(*, positive: bool = False) -> Callable[[str], float]:
-    """An argparse ``type``: a finite number (``positive``: > 0, else >= 0)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number {'> 0' if positive else '>= 0'}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
 
 
 class _Parser(argparse.ArgumentParser):

@@ -108,13 +108,14 @@ def build_variants(args, x: torch.Tensor) -> tuple[dict, dict, torch.nn.Module]:
                 notes["pt2-int8"] = {"skipped": str(e)}
     if not args.no_ort or not args.no_ort_int8:
         from actionrec.deploy.onnx_export import export_onnx
-        from actionrec.deploy.predictor import _onnx_predictor
+        from actionrec.deploy.predictor import onnx_backend
+        from actionrec.runtime import Runtime
 
         t = time.perf_counter()
         rep = export_onnx(eager, d / "r2p1d18.onnx", example=x[:1])
         notes["ort-fp32"] = {"export_s": round(time.perf_counter() - t, 2), "export_max_abs_diff": rep.max_abs_diff}
         if not args.no_ort:
-            fns["ort-fp32"] = _onnx_predictor(d / "r2p1d18.onnx", meta=eager.meta, optimize=True, device="cpu", num_threads=args.threads)
+            fns["ort-fp32"] = onnx_backend(d / "r2p1d18.onnx", eager.meta, runtime=Runtime(threads=args.threads or 1), optimize=True)
     if not args.no_int8:
         from actionrec.deploy.quantize import quantize_torch
 
@@ -129,14 +130,15 @@ def build_variants(args, x: torch.Tensor) -> tuple[dict, dict, torch.nn.Module]:
         t = time.perf_counter()
         quantize_onnx(d / "r2p1d18.onnx", d / "r2p1d18.int8.onnx", clips=calib, max_calib=4, num_threads=args.threads)
         notes["ort-int8"] = {"setup_s": round(time.perf_counter() - t, 2), "calibration": "4 random clips (speed only)"}
-        fns["ort-int8"] = _onnx_predictor(d / "r2p1d18.int8.onnx", meta=eager.meta, optimize=True, device="cpu", num_threads=args.threads)
+        fns["ort-int8"] = onnx_backend(d / "r2p1d18.int8.onnx", eager.meta, runtime=Runtime(threads=args.threads or 1), optimize=True)
     return fns, notes, eager, d
 
 
 _FIRST = r"""
 import sys, time, torch
-torch.set_num_threads({threads})
-from actionrec.deploy.predictor import load_predictor
+from actionrec.runtime import resolve_runtime
+rt = resolve_runtime(threads={threads}).apply()
+from actionrec.deploy.backends import load_backend
 variant, src = {variant!r}, {src!r}
 x = torch.randn(1, 3, {t}, {s}, {s})
 if variant == "compile":
@@ -146,7 +148,7 @@ if variant == "compile":
     m = load_model(src)
     pred = TorchPredictor(optimize_for_cpu(m, example=x, mode="compile"), m.meta)
 else:
-    pred = load_predictor(src, backend="pt2" if variant == "pt2" else "torch", optimize={{"eager": False, "optimized": True}}.get(variant))
+    pred = load_backend(src, backend="pt2" if variant == "pt2" else "torch", runtime=rt, optimize={{"eager": False, "optimized": True}}.get(variant))
 pred(x)
 print(time.time())
 """
@@ -183,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.no_ort_int8 = args.no_ort_int8 or args.no_int8
 
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
+    from actionrec.runtime import resolve_runtime
+
+    resolve_runtime(threads=args.threads, interop_threads=1).apply()
     x = torch.randn(args.batch, 3, args.clip_len, args.size, args.size, generator=torch.Generator().manual_seed(0))
     from actionrec.models.flops import count_flops
 
@@ -310,10 +313,10 @@ def _timed(fn) -> float:
 
 
 def _cpu() -> str:
-    from actionrec.deploy.bench import machine_info
+    from actionrec.runtime import host_info
 
-    m = machine_info()
-    return f"{m['cpu']} ({m['logical_cpus']} logical CPUs)"
+    m = host_info()
+    return f"{m['cpu']} ({m['logical_cpus']} logical CPUs, torch kernels {m['cpu_capability']})"
 
 
 if __name__ == "__main__":

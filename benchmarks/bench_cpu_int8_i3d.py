@@ -47,13 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flows", default="pt2e,ort,fx", help="int8 flows to run (comma-separated subset of pt2e, ort, fx)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    from actionrec.runtime import resolve_runtime
+
+    resolve_runtime(threads=args.threads).apply()
 
     from actionrec.factory import load_model
     from actionrec.deploy.clips import collect_clips
     from actionrec.deploy.onnx_export import export_onnx
     from actionrec.deploy.optimize import optimize_for_cpu
-    from actionrec.deploy.predictor import _onnx_predictor
+    from actionrec.deploy.predictor import onnx_backend
+    from actionrec.runtime import Runtime
     from actionrec.deploy.pt2 import load_pt2
     from actionrec.deploy.quantize import quantize_onnx, quantize_pt2e, quantize_torch
 
@@ -92,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                              num_threads=args.threads, keep_stem_fp32=not args.quantize_stem)
         print(f"- {qrep.summary()} ({time.perf_counter() - t:.0f} s)")
         result.update(export=rep.to_dict(), int8=qrep.to_dict())
-        fns["ort-fp32"] = _onnx_predictor(d / "i3d.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
-        fns["ort-int8"] = _onnx_predictor(d / "i3d.int8.onnx", meta=meta, optimize=True, device="cpu", num_threads=args.threads)
+        fns["ort-fp32"] = onnx_backend(d / "i3d.onnx", meta, runtime=Runtime(threads=args.threads or 1), optimize=True)
+        fns["ort-int8"] = onnx_backend(d / "i3d.int8.onnx", meta, runtime=Runtime(threads=args.threads or 1), optimize=True)
     if "fx" in flows:
         t = time.perf_counter()
         fns["torch-int8"], tqrep = quantize_torch(model, clips=clips, max_calib=args.max_calib, batch=1)

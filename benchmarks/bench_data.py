@@ -39,8 +39,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=30, help="clips per timed batch")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    from actionrec.runtime import worker_init
+
+    worker_init()
     pre = Preprocess(clip_len=16, frame_stride=2, resize_short=128, crop_size=112)
     tf = build_transform(pre, train=True)
     sampler = RandomClipSampler(pre.clip_len, pre.frame_stride)

@@ -1,7 +1,8 @@
 """Deployment: ONNX export, ONNX Runtime and fast-CPU predictors, int8, benchmarks.
 
 Public entry points (imported lazily, so ``actionrec --help`` does not import torch):
-``load_predictor``/``Backend``/``register_backend`` (:mod:`.predictor`), ``export_onnx`` (:mod:`.onnx_export`),
+``resolve_model`` (:mod:`.source`), ``load_backend``/``register_backend``/``BACKENDS`` (:mod:`.backends`),
+``Backend`` (:mod:`.predictor`), ``export_onnx`` (:mod:`.onnx_export`),
 ``optimize_for_cpu`` (:mod:`.optimize`), ``quantize_onnx``/``quantize_torch`` (:mod:`.quantize`),
 ``run_bench`` (:mod:`.bench`).
 """
@@ -12,9 +13,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "load_predictor": "predictor",
+    "resolve_model": "source",
+    "ModelSource": "source",
+    "load_backend": "backends",
+    "register_backend": "backends",
+    "BACKENDS": "backends",
     "Backend": "predictor",
-    "register_backend": "predictor",
     "export_onnx": "onnx_export",
     "ExportReport": "onnx_export",
     "read_onnx_meta": "onnx_export",

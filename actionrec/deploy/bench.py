@@ -1,18 +1,11 @@
 """``actionrec bench``: clips/s and latency per backend and batch size, as Markdown and JSON.
 
-Backends (those available on the machine are used by default):
-
-* ``eager`` — the model as built, NCTHW, ``torch.inference_mode``;
-* ``optimized`` — the exact fast CPU path (:func:`~actionrec.deploy.optimize.optimize_for_cpu`);
-* ``compile`` — folding + channels-last + ``torch.compile`` with freezing (opt-in: slow to compile);
-* ``ort-fp32`` / ``ort-int8`` — ONNX Runtime on the fp32 export / its static QDQ int8 version;
-* ``torch-int8`` — PyTorch FX static int8 (x86);
-* ``pt2`` / ``pt2-int8`` — an AOTInductor package (:mod:`~actionrec.deploy.pt2`) compiled from the
-  model (fp32, with freezing) / from its PT2E int8 version; a ``.pt2`` source is benchmarked as ``pt2``;
-* ``cuda-fp32`` / ``cuda-fp16`` — when a CUDA device is present; ``ort-tensorrt`` when ORT has TensorRT.
-
-Int8 backends are calibrated on ``calib`` clips if given, else on random input (speed only:
-the table says so).
+The backends are the registry's (:data:`~actionrec.deploy.backends.BACKENDS`): the names ``predict``,
+``eval`` and ``serve`` take. By default every backend that can run the source on this runtime is
+measured, except those that compile for a minute or more (``torch-compile``, ``pt2``, ``pt2-int8``:
+name them in ``backends``), plus a ``torch --no-optimize`` row (the plain model, the baseline).
+Int8 backends are calibrated on ``calib`` clips if given, else on random input (speed only: the
+table says so). Every result records the runtime and the host it was measured on.
 """
 
 from __future__ import annotations
@@ -20,28 +13,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
-from actionrec.errors import UsageError
+from actionrec.deploy.backends import BACKENDS, load_backend
+from actionrec.deploy.source import ModelSource, resolve_model
 from actionrec.io import write_text_atomic
+from actionrec.runtime import Runtime, resolve_runtime
 
-__all__ = ["BenchRow", "BenchResult", "run_bench", "machine_info", "to_markdown", "write_bench", "ALL_BACKENDS"]
+__all__ = ["BenchRow", "BenchResult", "run_bench", "to_markdown", "write_bench", "default_backends", "EAGER"]
 
 log = logging.getLogger(__name__)
 
-ALL_BACKENDS = ("eager", "optimized", "compile", "pt2", "pt2-int8", "ort-fp32", "ort-int8", "torch-int8", "cuda-fp32", "cuda-fp16",
-                "ort-tensorrt")
-DEFAULT_CPU = ("eager", "optimized", "ort-fp32", "ort-int8", "torch-int8")  # compile, pt2, pt2-int8: opt-in (a minute to compile)
+EAGER = "torch --no-optimize"  # the plain PyTorch model: the baseline row
 
 
 @dataclass
@@ -60,33 +49,11 @@ class BenchResult:
     model: str
     input_shape: list[int]  # per clip: C, T, H, W
     threads: int
-    machine: dict[str, Any]
+    machine: dict[str, Any]  # the runtime and the host (Runtime.as_dict)
     gflop_per_clip: float | None
     rows: list[BenchRow] = field(default_factory=list)
     setup: dict[str, dict[str, Any]] = field(default_factory=dict)  # backend -> setup time, notes
     skipped: dict[str, str] = field(default_factory=dict)  # backend -> why
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, logical cores, library versions, GPU (if any)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
-    try:
-        import onnxruntime as ort
-
-        info["onnxruntime"] = ort.__version__
-    except ImportError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def _time_calls(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, *, min_calls: int, min_time_s: float, max_calls: int) -> list[float]:
@@ -96,8 +63,6 @@ def _time_calls(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, *, min_calls
     while len(times) < max_calls and (len(times) < min_calls or time.perf_counter() - start < min_time_s):
         t0 = time.perf_counter()
         fn(x)
-        if x.is_cuda:
-            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -109,148 +74,41 @@ def _pct(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def _load_source(source: str | os.PathLike | nn.Module, *, num_classes: int | None) -> tuple[nn.Module | None, Path | None, Any]:
-    """(torch model or None, onnx / pt2 path or None, meta)."""
-    if isinstance(source, nn.Module):
-        return source.eval(), None, source.meta
-    s = str(source)
-    if s.endswith(".onnx"):
-        from actionrec.deploy.onnx_export import read_onnx_meta
-
-        return None, Path(s), read_onnx_meta(s)
-    if s.endswith(".pt2"):
-        from actionrec.deploy.pt2 import read_pt2_meta
-
-        return None, Path(s), read_pt2_meta(s)[0]
-    if s.endswith(".safetensors") or Path(s).is_file():
-        from actionrec.factory import load_model
-
-        m = load_model(s)
-        return m, None, m.meta
-    from actionrec.factory import create_model
-
-    m = create_model(s, num_classes=num_classes).eval()  # random weights: speed only
-    return m, None, m.meta
-
-
-def _available(model: nn.Module | None, file: Path | None = None) -> list[str]:
-    if model is None:
-        out = ["pt2"] if file is not None and file.suffix == ".pt2" else ["ort-fp32"]
-    else:
-        out = list(DEFAULT_CPU)
-    if torch.cuda.is_available() and model is not None:
-        out += ["cuda-fp32", "cuda-fp16"]
-    try:
-        import onnxruntime as ort
-
-        if "TensorrtExecutionProvider" in ort.get_available_providers():
-            out.append("ort-tensorrt")
-    except ImportError:
-        pass
+def default_backends(src: ModelSource, runtime: Runtime) -> list[str]:
+    """What ``bench`` measures when not told: the plain model, then every quick backend that runs ``src`` here."""
+    out = [EAGER] if src.kind not in ("onnx", "pt2") else []
+    device = "cuda" if runtime.is_cuda else "cpu"
+    for spec in BACKENDS.values():
+        if spec.takes(src.kind) and device in spec.devices and spec.is_available() and (not spec.slow_setup or src.kind == "pt2"):
+            if src.kind == "pt2" and spec.name == "pt2-int8":
+                continue  # a package is one or the other: pt2 runs both
+            out.append(spec.name)
     return out
 
 
-def _build(
-    name: str, model: nn.Module | None, model_file: Path | None, meta: Any, example: torch.Tensor,
-    calib: torch.Tensor | None, workdir: Path, threads: int,
-) -> tuple[Callable[[torch.Tensor], Any], dict[str, Any], bool]:
-    """(callable, notes, on_cuda) for one backend."""
-    from actionrec.deploy.predictor import TorchPredictor, _onnx_predictor
-
+def _build(label: str, src: ModelSource, runtime: Runtime, *, optimize: bool | None, example: torch.Tensor,
+           calib: torch.Tensor | None) -> tuple[Any, dict[str, Any]]:
+    """(backend, notes) for one row; ``label`` is a backend name or :data:`EAGER`."""
+    name, opt = ("torch", False) if label == EAGER else (label, optimize)
     notes: dict[str, Any] = {}
-    is_pt2 = model_file is not None and model_file.suffix == ".pt2"
-    if name == "pt2" and is_pt2:
-        from actionrec.deploy.pt2 import load_pt2
-
-        pred = load_pt2(model_file)
-        notes["load_s"] = pred.info["load_s"]
-        return pred, notes, False
-    if is_pt2:
-        raise UsageError("a .pt2 package is benchmarked as backend pt2 only")
-    if name in ("eager", "optimized", "compile", "torch-int8", "pt2", "pt2-int8") and model is None:
-        raise UsageError("needs a PyTorch model (pass a checkpoint or model name, not an ONNX file)")
-    if name == "pt2":
-        from actionrec.deploy.pt2 import export_pt2, load_pt2
-
-        rep = export_pt2(model, workdir / "model.pt2", meta=meta, example=example[:2])
-        pred = load_pt2(workdir / "model.pt2")
-        notes.update(export_s=rep.export_s, compile_s=rep.compile_s, load_s=pred.info["load_s"], max_abs_diff=f"{rep.max_abs_diff:.1e}")
-        return pred, notes, False
-    if name == "eager":
-        return TorchPredictor(model, meta), notes, False
-    if name in ("optimized", "compile"):
-        from actionrec.deploy.optimize import optimize_for_cpu
-
-        fast = optimize_for_cpu(model, example=example[:1], mode="fold_cl" if name == "optimized" else "compile")
-        notes.update(fast.optimize_info)
-        return TorchPredictor(fast, meta), notes, False
-    if name in ("torch-int8", "ort-int8", "pt2-int8"):
+    if BACKENDS.get(name).needs_calib and not (src.kind in ("onnx", "pt2") and calib is None):
         real = calib is not None
-        clips = calib if real else torch.randn(8, *example.shape[1:], generator=torch.Generator().manual_seed(0))
-        notes["calibration"] = f"{len(clips)} real clips" if real else "random input (speed only)"
-        if name == "pt2-int8":
-            from actionrec.deploy.pt2 import load_pt2
-            from actionrec.deploy.quantize import quantize_pt2e
-
-            rep = quantize_pt2e(model, workdir / "model.int8.pt2", clips=clips, max_calib=8)
-            if real:
-                notes["top1_agreement"] = rep.top1_agreement
-            return load_pt2(workdir / "model.int8.pt2"), notes, False
-        if name == "torch-int8":
-            from actionrec.deploy.quantize import quantize_torch
-
-            q, rep = quantize_torch(model, clips=clips, max_calib=8)
-            if real:
-                notes["top1_agreement"] = rep.top1_agreement
-            return TorchPredictor(q, meta), notes, False
-        from actionrec.deploy.quantize import quantize_onnx
-
-        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
-        out = workdir / "model.int8.onnx"
-        rep = quantize_onnx(fp32, out, clips=clips, max_calib=8, num_threads=threads)
-        if real:
-            notes["top1_agreement"] = rep.top1_agreement
-        return _onnx_predictor(out, meta=meta, optimize=True, device="cpu", num_threads=threads), notes, False
-    if name == "ort-fp32":
-        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
-        return _onnx_predictor(fp32, meta=meta, optimize=True, device="cpu", num_threads=threads), notes, False
-    if name in ("cuda-fp32", "cuda-fp16"):
-        import copy
-
-        dtype = torch.float16 if name == "cuda-fp16" else torch.float32
-        dev_model = copy.deepcopy(model).to("cuda", dtype).eval()  # a copy: the other backends keep the CPU model
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return dev_model(x.to(dtype))
-
-        return run, notes, True
-    if name == "ort-tensorrt":
-        from actionrec.deploy.onnx_export import ort_session
-
-        fp32 = _ensure_onnx(model, model_file, meta, example, workdir)
-        sess = ort_session(fp32, providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
-        return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x.numpy()})), notes, False
-    raise UsageError(f"unknown backend {name!r}; choose from {', '.join(ALL_BACKENDS)}")
-
-
-def _ensure_onnx(model: nn.Module | None, model_file: Path | None, meta: Any, example: torch.Tensor, workdir: Path) -> Path:
-    if model_file is not None:
-        return model_file
-    out = workdir / "model.onnx"
-    if not out.exists():
-        from actionrec.deploy.onnx_export import export_onnx
-
-        export_onnx(model, out, meta=meta, example=example[:1])
-    return out
+        if not real:
+            calib = torch.randn(8, *example.shape[1:], generator=torch.Generator().manual_seed(0))
+        notes["calibration"] = f"{len(calib)} real clips" if real else "random input (speed only)"
+    backend = load_backend(src, backend=name, runtime=runtime, optimize=opt, example=example[:2], calib=calib, build=True)
+    notes.update({k: v for k, v in backend.info.items() if k in ("optimize", "load_s", "export_s", "compile_s", "top1_agreement",
+                                                                  "graph_optimization", "precision")})
+    return backend, notes
 
 
 def run_bench(
-    source: str | os.PathLike | nn.Module,
+    source: Any,
     *,
     backends: Sequence[str] | None = None,
     batch_sizes: Sequence[int] = (1, 4, 8, 16, 32),
-    num_threads: int | None = None,
+    runtime: Runtime | None = None,
+    optimize: bool | None = None,
     input_shape: Sequence[int] | None = None,
     min_calls: int = 3,
     min_time_s: float = 2.0,
@@ -259,79 +117,79 @@ def run_bench(
     num_classes: int | None = None,
     progress: bool = False,
 ) -> BenchResult:
-    """Benchmark ``source`` (model name, checkpoint, ONNX file or module) over backends × batch sizes.
+    """Benchmark ``source`` (any MODEL, or an architecture name: random weights) over backends × batch sizes.
 
-    ``input_shape`` is (C, T, H, W) per clip (default: the model's). Each cell: one warm-up
-    call, then calls until ``min_calls`` and ``min_time_s`` are reached (at most ``max_calls``).
+    ``backends``: registry names (or :data:`EAGER`); default :func:`default_backends`. ``input_shape`` is
+    (C, T, H, W) per clip (default: the model's). Each cell: one warm-up call, then calls until
+    ``min_calls`` and ``min_time_s`` are reached (at most ``max_calls``).
     """
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
-    threads = torch.get_num_threads()
-    model, model_file, meta = _load_source(source, num_classes=num_classes)
-    shape = list(input_shape or meta.input_shape(1)[1:])
-    names = list(backends or _available(model, model_file))
+    src = resolve_model(source, allow_arch=True, num_classes=num_classes)
+    runtime = (runtime or resolve_runtime()).apply()
+    names = list(backends or default_backends(src, runtime))
     for n in names:
-        if n not in ALL_BACKENDS:
-            raise UsageError(f"unknown backend {n!r}; choose from {', '.join(ALL_BACKENDS)}")
-    gflop = None
-    if model is not None:
-        try:
-            from actionrec.models.flops import count_flops
-
-            gflop = count_flops(model, (1, *shape)) / 1e9
-        except Exception as e:  # noqa: BLE001 - FLOPs are a nicety
-            log.debug("FLOP count failed: %s", e)
-    result = BenchResult(
-        model=meta.arch if model_file is None else f"{meta.arch} ({model_file.name})", input_shape=shape, threads=threads,
-        machine=machine_info(), gflop_per_clip=gflop,
-    )
-    gen = torch.Generator().manual_seed(0)
-    example = torch.randn(max(batch_sizes), *shape, generator=gen)
-    total = len(names) * len(batch_sizes)
+        if n != EAGER:
+            BACKENDS.get(n)  # an unknown name: one line with the close matches
+    meta = src.meta
+    shape = list(input_shape or meta.input_shape(1)[1:])
+    gflop = _gflop(src, shape)
+    label = meta.arch if src.path is None or src.kind == "checkpoint" else f"{meta.arch} ({src.path.name})"
+    result = BenchResult(model=label, input_shape=shape, threads=runtime.threads, machine=runtime.as_dict(), gflop_per_clip=gflop)
+    example = torch.randn(max(batch_sizes), *shape, generator=torch.Generator().manual_seed(0))
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="bench", unit="cell", leave=False)
-    with tempfile.TemporaryDirectory(prefix="actionrec-bench-") as d:
-        for name in names:
-            t0 = time.perf_counter()
-            try:
-                fn, notes, on_cuda = _build(name, model, model_file, meta, example, calib, Path(d), threads)
-            except Exception as e:  # noqa: BLE001 - one failing backend must not end the benchmark
-                result.skipped[name] = f"{type(e).__name__}: {e}"
-                log.warning("bench: backend %s skipped (%s)", name, e)
-                if bar:
-                    bar.update(len(batch_sizes))
-                continue
-            notes["setup_s"] = round(time.perf_counter() - t0, 2)
-            result.setup[name] = notes
-            for b in batch_sizes:
-                x = example[:b].contiguous()
-                if on_cuda:
-                    x = x.cuda()
-                try:
-                    times = _time_calls(fn, x, min_calls=min_calls, min_time_s=min_time_s, max_calls=max_calls)
-                except Exception as e:  # noqa: BLE001
-                    result.skipped[f"{name}@{b}"] = f"{type(e).__name__}: {e}"
-                    log.warning("bench: %s at batch %d failed (%s)", name, b, e)
-                    if bar:
-                        bar.update(1)
-                    continue
-                med = statistics.median(times)
-                cps = b / med
-                result.rows.append(BenchRow(
-                    backend=name, batch=b, clips_per_s=round(cps, 3), p50_ms=round(med * 1e3, 1),
-                    p90_ms=round(_pct(times, 0.9) * 1e3, 1), calls=len(times),
-                    gflops=round(cps * gflop, 3) if gflop else None,
-                ))
-                log.info("%-11s b%-3d %8.2f clips/s  p50 %.0f ms", name, b, cps, med * 1e3)
-                if bar:
-                    bar.update(1)
-            del fn
+        bar = tqdm(total=len(names) * len(batch_sizes), desc="bench", unit="cell", leave=False)
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            fn, notes = _build(name, src, runtime, optimize=optimize, example=example, calib=calib)
+        except Exception as e:  # noqa: BLE001 - one failing backend must not end the benchmark
+            result.skipped[name] = f"{type(e).__name__}: {e}"
+            log.warning("bench: backend %s skipped (%s)", name, e)
+            if bar:
+                bar.update(len(batch_sizes))
+            continue
+        notes["setup_s"] = round(time.perf_counter() - t0, 2)
+        result.setup[name] = notes
+        for b in batch_sizes:
+            _bench_cell(result, name, fn, example[:b].contiguous(), gflop, min_calls=min_calls, min_time_s=min_time_s,
+                        max_calls=max_calls)
+            if bar:
+                bar.update(1)
+        del fn
     if bar:
         bar.close()
     return result
+
+
+def _gflop(src: ModelSource, shape: list[int]) -> float | None:
+    if src.kind in ("onnx", "pt2"):
+        return None
+    try:
+        from actionrec.models.flops import count_flops
+
+        return count_flops(src.torch_model(), (1, *shape)) / 1e9
+    except Exception as e:  # noqa: BLE001 - FLOPs are a nicety
+        log.debug("FLOP count failed: %s", e)
+        return None
+
+
+def _bench_cell(result: BenchResult, name: str, fn: Any, x: torch.Tensor, gflop: float | None, **timing: Any) -> None:
+    b = len(x)
+    try:
+        times = _time_calls(fn, x, **timing)
+    except Exception as e:  # noqa: BLE001
+        result.skipped[f"{name}@{b}"] = f"{type(e).__name__}: {e}"
+        log.warning("bench: %s at batch %d failed (%s)", name, b, e)
+        return
+    med = statistics.median(times)
+    cps = b / med
+    result.rows.append(BenchRow(
+        backend=name, batch=b, clips_per_s=round(cps, 3), p50_ms=round(med * 1e3, 1),
+        p90_ms=round(_pct(times, 0.9) * 1e3, 1), calls=len(times), gflops=round(cps * gflop, 3) if gflop else None,
+    ))
+    log.info("%-20s b%-3d %8.2f clips/s  p50 %.0f ms", name, b, cps, med * 1e3)
 
 
 def to_markdown(r: BenchResult) -> str:
@@ -340,9 +198,10 @@ def to_markdown(r: BenchResult) -> str:
     head = [
         f"### actionrec bench: {r.model}, input {'×'.join(map(str, r.input_shape))} (C×T×H×W) per clip",
         "",
-        f"{m.get('cpu')} ({m.get('logical_cpus')} logical CPUs), **{r.threads} threads**"
+        f"{m.get('cpu')} ({m.get('logical_cpus')} logical CPUs, torch kernels {m.get('cpu_capability', '?')}), "
+        f"device {m.get('device', 'cpu')}, **{r.threads} threads**, {m.get('precision', 'fp32')}"
         + (f", GPU {m['gpu']}" if m.get("gpu") else "")
-        + f"; torch {m.get('torch')}, onnxruntime {m.get('onnxruntime', '-')}"
+        + f"; torch {m.get('torch')}"
         + (f"; {r.gflop_per_clip:.1f} GFLOP/clip" if r.gflop_per_clip else ""),
         "",
         "| backend | batch | clips/s | p50 ms/batch | p90 ms/batch | GFLOP/s | calls |",

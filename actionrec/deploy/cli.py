@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from actionrec.errors import UsageError
+from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, float_arg, int_arg,
+                               preprocess_overrides, runtime_from_args)
 
 
 def _ints(s: str) -> list[int]:
@@ -28,7 +30,8 @@ def add_parsers(sub) -> None:  # noqa: ANN001
         "(max |Δlogit| above --tol is an error, nothing is written) and optionally write a static int8 version "
         "calibrated on real clips (ORT QDQ for onnx, PT2E for pt2), reporting its top-1 agreement with fp32.",
     )
-    p.add_argument("checkpoint", help="our .safetensors checkpoint (or a model name: random weights, for testing)")
+    p.add_argument("checkpoint", metavar="MODEL", help="our .safetensors checkpoint or a weight-set name (an architecture name: "
+                   "random weights, for testing)")
     p.add_argument("--format", choices=["onnx", "pt2"], default="onnx")
     p.add_argument("-o", "--output", help="destination .onnx / .pt2 file")
     p.add_argument("--cache", action="store_true", help="pt2: write the package next to the checkpoint, keyed on its hash, "
@@ -50,40 +53,38 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     b = sub.add_parser(
         "bench",
         help="clips/s and latency per backend and batch size (Markdown + JSON)",
-        description="Benchmark MODEL (a model name: random weights), CKPT or ONNX over the backends available here.",
+        description="Benchmark MODEL (a checkpoint, .onnx, .pt2, a weight-set name, or an architecture name: random weights) "
+        "over the backends that run it here: the same backend names as predict, eval and serve.",
     )
-    b.add_argument("source", help="model name, .safetensors checkpoint, .onnx file or .pt2 package")
-    b.add_argument("--backends", help="comma-separated subset of: eager, optimized, compile, pt2, pt2-int8, ort-fp32, ort-int8, "
-                   "torch-int8, cuda-fp32, cuda-fp16, ort-tensorrt (default: all available except compile, pt2 and "
-                   "pt2-int8, which compile for a minute or more; a .pt2 source runs as pt2)")
+    b.add_argument("source", metavar="MODEL", help="checkpoint, .onnx file, .pt2 package, weight-set or architecture name")
+    add_backend_args(b, several=True)
+    add_runtime_args(b)
+    add_preprocess_args(b)
     b.add_argument("--batch-sizes", type=_ints, default=[1, 4, 8, 16, 32], help="default 1,4,8,16,32")
-    b.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
-    b.add_argument("--clip-len", type=int, help="frames per clip (default: the model's)")
-    b.add_argument("--size", type=int, help="crop size (default: the model's)")
-    b.add_argument("--num-classes", type=int, help="head size for a model name")
-    b.add_argument("--min-calls", type=int, default=3)
-    b.add_argument("--min-time", type=float, default=2.0, help="seconds of timed calls per cell, at least")
-    b.add_argument("--calib", nargs="+", metavar="VIDEO", help="real videos to calibrate the int8 backends (else random: speed only)")
+    b.add_argument("--num-classes", type=int_arg(1, 100_000), help="head size for an architecture name")
+    b.add_argument("--min-calls", type=int_arg(1, 10_000), default=3)
+    b.add_argument("--min-time", type=float_arg(), default=2.0, help="seconds of timed calls per cell, at least")
     b.add_argument("-o", "--output", default="bench.md", help="Markdown table (default bench.md)")
     b.add_argument("--json", default=None, help="JSON record (default: OUTPUT with .json)")
     b.set_defaults(func=_bench)
 
 
 def _export(args: argparse.Namespace) -> int:
-    import torch
-
     from actionrec.deploy.onnx_export import export_onnx
 
-    src = Path(args.checkpoint)
-    if src.suffix == ".safetensors" or src.is_file():
-        from actionrec.factory import load_model
+    from actionrec.runtime import resolve_runtime
 
-        model = load_model(src)
-    else:
-        from actionrec.factory import create_model
+    runtime = resolve_runtime().apply()
 
-        model = create_model(args.checkpoint)
+    from actionrec.deploy.source import resolve_model
+
+    source = resolve_model(args.checkpoint, allow_arch=True)
+    if source.kind in ("onnx", "pt2"):
+        raise UsageError(f"{args.checkpoint}: already an exported {source.kind} file; export from the checkpoint")
+    if source.kind == "arch":
         print(f"note: {args.checkpoint!r} is not a checkpoint file; exporting the architecture with random weights")
+    model = source.torch_model()
+    src = Path(args.checkpoint)
     if args.batch < 1:
         raise UsageError(f"--batch must be ≥ 1, got {args.batch}")
     if args.int8 and not args.calib:
@@ -128,7 +129,7 @@ def _export(args: argparse.Namespace) -> int:
 
         clips = collect_clips(args.calib, model.meta, step=args.calib_step, max_clips=4 * args.calib_max)
         q_out = out.with_suffix(".int8.onnx")
-        qrep = quantize_onnx(out, q_out, clips=clips, max_calib=args.calib_max, num_threads=torch.get_num_threads(),
+        qrep = quantize_onnx(out, q_out, clips=clips, max_calib=args.calib_max, num_threads=runtime.threads,
                              keep_stem_fp32=not args.int8_stem)
         print(f"wrote {q_out}: {qrep.summary()}")
         record["int8"] = qrep.to_dict()
@@ -141,30 +142,25 @@ def _export(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from actionrec.deploy.bench import run_bench, to_markdown, write_bench
+    from actionrec.deploy.source import resolve_model
 
-    backends = [s.strip() for s in args.backends.split(",")] if args.backends else None
-    shape = None
-    calib = None
-    if args.clip_len or args.size or args.calib:
-        import copy
-
-        from actionrec.deploy.bench import _load_source
-
-        _, _, meta = _load_source(args.source, num_classes=args.num_classes)
-        meta = copy.deepcopy(meta)
-        p = meta.preprocess
-        if args.clip_len or args.size:
-            c, t, h, _w = meta.input_shape(1)[1:]
-            shape = [c, args.clip_len or t, args.size or h, args.size or h]
-            p.resize_short = round(p.resize_short * shape[2] / p.crop_size)
-            p.clip_len, p.crop_size = shape[1], shape[2]
+    src = resolve_model(args.source, allow_arch=True, num_classes=args.num_classes)
+    runtime = runtime_from_args(args)
+    overrides = preprocess_overrides(args)
+    shape = calib = None
+    if overrides or args.calib:
+        meta = src.meta
+        pre = meta.preprocess.override(arch=meta.arch, **overrides)
+        shape = [meta.in_channels, pre.clip_len, pre.crop_size, pre.crop_size]
         if args.calib:
+            import dataclasses
+
             from actionrec.deploy.clips import collect_clips
 
-            calib = collect_clips(args.calib, meta, max_clips=16)
-    result = run_bench(args.source, backends=backends, batch_sizes=args.batch_sizes, num_threads=args.threads,
-                       input_shape=shape, min_calls=args.min_calls, min_time_s=args.min_time, calib=calib,
-                       num_classes=args.num_classes, progress=True)
+            calib = collect_clips(args.calib, dataclasses.replace(meta, preprocess=pre), max_clips=16)
+    result = run_bench(src, backends=args.backends, batch_sizes=args.batch_sizes, runtime=runtime,
+                       optimize=False if args.no_optimize else None, input_shape=shape, min_calls=args.min_calls,
+                       min_time_s=args.min_time, calib=calib, num_classes=args.num_classes, progress=True)
     json_path = args.json or str(Path(args.output).with_suffix(".json"))
     write_bench(result, markdown=args.output, json_path=json_path)
     print(to_markdown(result))

@@ -1,32 +1,34 @@
-"""Inference backends: whatever the model file and the engine behind it, one tensor → logits callable.
+"""Backend objects and their loaders: whatever the model file and the engine behind it, one tensor → logits.
 
-``load_predictor(source, backend=...)`` accepts one of our ``.safetensors`` checkpoints, an ``.onnx``
-file or a ``.pt2`` package exported by ``actionrec export``, or a model with ``.meta``, and returns a :class:`Backend`
-mapping an (N, C, T, H, W) float32 tensor to (N, num_classes) float32 logits on the CPU.
-Pre- and post-processing are the caller's (:class:`actionrec.Predictor`) and identical for every
-backend, so an accuracy comparison between backends is "evaluate the same split twice".
+A :class:`Backend` maps an ``(N, C, T, H, W)`` float32 tensor to ``(N, num_classes)`` float32 logits on
+the CPU. Pre- and post-processing are the caller's (:class:`actionrec.Predictor`) and identical for
+every backend, so comparing backends is "evaluate the same split twice".
 
-Backends are a registry ``name → loader`` (:data:`BACKENDS`); :func:`register_backend` adds one.
-A loader is called as ``loader(source, *, optimize, device, num_threads, example)``.
+The loaders below are registered by name in :mod:`actionrec.deploy.backends` (the one vocabulary);
+each is called as ``loader(source, *, runtime, optimize, example, calib, auto)`` with a resolved
+:class:`~actionrec.deploy.source.ModelSource` and an applied :class:`~actionrec.runtime.Runtime`, and
+never sets threads itself.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import os
 import tempfile
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from actionrec.deploy.backends import load_backend
+from actionrec.deploy.source import ModelSource
 from actionrec.errors import UsageError
 from actionrec.meta import ModelMeta
+from actionrec.runtime import Runtime
 
-__all__ = ["Backend", "TorchPredictor", "OnnxPredictor", "load_predictor", "register_backend", "BACKENDS", "is_onnx"]
+__all__ = ["Backend", "TorchPredictor", "OnnxPredictor", "load_backend", "onnx_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,17 @@ class TorchPredictor(Backend):
 
     backend = "torch"
 
-    def __init__(self, model: nn.Module, meta: ModelMeta, *, device: str = "cpu", info: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: nn.Module, meta: ModelMeta, *, runtime: Runtime | None = None,
+                 info: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.meta = meta
-        self.device = device
+        self.runtime = runtime or Runtime()
+        self.device = self.runtime.device
         self.info = dict(info or {})
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.runtime.autocast():
             out = self.model(x.to(self.device, torch.float32))
         return out.float().cpu()
 
@@ -100,170 +104,207 @@ class OnnxPredictor(Backend):
         return torch.from_numpy(np.asarray(out, dtype=np.float32))
 
 
-def _set_threads(num_threads: int | None) -> None:
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
+# --- loaders (registered in actionrec.deploy.backends) ----------------------------------------
+def _calib_clips(src: ModelSource, calib: Any, backend: str) -> torch.Tensor:
+    """``(N, C, T, H, W)`` calibration clips: a tensor as given, or every window of the given videos."""
+    if isinstance(calib, torch.Tensor):
+        return calib
+    if not calib:
+        raise UsageError(f"backend {backend} quantises {src.spec} on real clips: give --calib VIDEO... "
+                         f"(or run an int8 file written by `actionrec export --int8`)")
+    from actionrec.deploy.clips import collect_clips
+
+    return collect_clips([calib] if isinstance(calib, (str, Path)) else calib, src.meta, max_clips=128)
 
 
-def _ort_providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    avail = ort.get_available_providers()
-    if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in avail:
-            raise RuntimeError(f"onnxruntime has no CUDA provider here (available: {', '.join(avail)})")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+def _plain_model(src: ModelSource, runtime: Runtime) -> nn.Module:
+    """The source's PyTorch model on the runtime's device (a copy off the CPU: the source keeps its CPU model)."""
+    model = src.torch_model()
+    return copy.deepcopy(model).to(runtime.device) if runtime.is_cuda else model
 
 
-def _onnx_predictor(path: Path, *, meta: ModelMeta | None, optimize: bool | None, device: str, num_threads: int | None) -> OnnxPredictor:
-    from actionrec.deploy.onnx_export import ort_session, read_onnx_meta
+def _cached_pt2(src: ModelSource) -> Path | None:
+    if src.kind != "checkpoint":
+        return None
+    from actionrec.deploy.pt2 import find_cached_pt2
 
-    meta = meta or read_onnx_meta(path)
-    sess = ort_session(path, num_threads=num_threads or torch.get_num_threads(), optimize=optimize is not False,
-                       providers=_ort_providers(device))
-    info = {"file": str(path), "providers": sess.get_providers(), "graph_optimization": "all" if optimize is not False else "basic"}
-    return OnnxPredictor(sess, meta, device=device, info=info)
+    return find_cached_pt2(src.path)  # hashes the checkpoint only when a package is there
 
 
-def _torch_model(source: str | Path | nn.Module) -> tuple[nn.Module, ModelMeta]:
-    if isinstance(source, nn.Module):
-        meta = getattr(source, "meta", None)
-        if meta is None:
-            raise UsageError(f"load_predictor: the {type(source).__name__} model has no .meta (ModelMeta)")
-        return source.eval(), meta
-    from actionrec.factory import load_model
+def load_torch(src: ModelSource, *, runtime: Runtime, optimize: bool | None, example: torch.Tensor | None,
+               auto: bool = False, **_: Any) -> Backend:
+    """PyTorch: on the CPU the exact fast path (falls back to eager with a warning unless ``optimize``); eager on a GPU.
 
-    model = load_model(source)
-    return model, model.meta
+    With ``--backend auto`` a CPU checkpoint with a cached pt2 package runs through the package.
+    """
+    if auto and optimize is None and not runtime.is_cuda and (cached := _cached_pt2(src)) is not None:
+        from actionrec.deploy.pt2 import load_pt2
 
-
-def _not_pt2(source: object, backend: str) -> None:
-    if _suffix(source) == ".pt2":
-        raise UsageError(f"{source}: a .pt2 package runs with --backend pt2 (or auto), not {backend}")
-
-
-def _load_onnxruntime(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
-                      example: torch.Tensor | None) -> OnnxPredictor:
-    if is_onnx(source):
-        return _onnx_predictor(Path(source), meta=None, optimize=optimize, device=device, num_threads=num_threads)
-    _not_pt2(source, "onnxruntime")
-    model, meta = _torch_model(source)
-    from actionrec.deploy.onnx_export import export_onnx
-
-    with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
-        tmp = Path(d) / f"{meta.arch}.onnx"
-        report = export_onnx(model, tmp, meta=meta, batch=1, example=example)
-        pred = _onnx_predictor(tmp, meta=meta, optimize=optimize, device=device, num_threads=num_threads)
-    pred.info.update(file=None, exported_max_abs_diff=report.max_abs_diff)
-    return pred
-
-
-def _load_torch(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
-                example: torch.Tensor | None) -> TorchPredictor:
-    if is_onnx(source):
-        raise UsageError(f"{source}: an ONNX file runs with --backend onnxruntime, not torch")
-    _not_pt2(source, "torch")
-    model, meta = _torch_model(source)
-    model = model.to(device)
+        try:
+            pred = load_pt2(cached)
+            pred.info["optimize"] = "pt2-cache"
+            return pred
+        except Exception as e:  # noqa: BLE001 - the default falls back to the always-available torch path
+            log.warning("cached pt2 package of %s not usable (%s); using the PyTorch model", src.spec, e)
+    model, meta = _plain_model(src, runtime), src.meta
     info: dict[str, Any] = {"optimize": "eager"}
-    on_cpu = device == "cpu"
-    if optimize is not False and on_cpu:
+    if optimize is not False and not runtime.is_cuda:
         from actionrec.deploy.optimize import optimize_for_cpu
 
         try:
-            model = optimize_for_cpu(model, example=example, check=True)
+            model = optimize_for_cpu(model, example=None if example is None else example[:1], check=True)
             info = {"optimize": "fold_cl", **model.optimize_info}
         except Exception as e:  # noqa: BLE001 - the default falls back to the always-correct eager model
             if optimize is True:
                 raise
             log.warning("fast CPU path unavailable for %s (%s); using the eager model", meta.arch, e)
-    elif optimize and not on_cpu:
-        log.info("optimize applies to the CPU path only; running eager on %s", device)
-    return TorchPredictor(model, meta, device=device, info=info)
+    return TorchPredictor(model, meta, runtime=runtime, info=info)
 
 
-def _load_pt2(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
-              example: torch.Tensor | None) -> Backend:
-    """A ``.pt2`` package, or the checkpoint's cached one (``actionrec export CKPT --format pt2 --cache``)."""
-    from actionrec.deploy.pt2 import find_cached_pt2, load_pt2
+def load_torch_compile(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, **_: Any) -> Backend:
+    """The fast path compiled by ``torch.compile`` (freezing); slow to set up, per input shape."""
+    from actionrec.deploy.optimize import optimize_for_cpu
 
-    if device != "cpu":
-        raise UsageError(f"pt2 packages run on the CPU, not {device}")
-    if not isinstance(source, (str, os.PathLike)):
-        raise UsageError("backend pt2 needs a .pt2 package or a checkpoint with a cached package, not a module")
-    path = Path(source) if _suffix(source) == ".pt2" else find_cached_pt2(source)
-    if path is None:
-        raise UsageError(f"{source}: no pt2 package cached for this checkpoint, torch and CPU "
-                         f"(make it with `actionrec export {source} --format pt2 --cache`)")
-    return load_pt2(path, num_threads=num_threads)
+    fast = optimize_for_cpu(src.torch_model(), example=None if example is None else example[:1], mode="compile")
+    return TorchPredictor(fast, src.meta, runtime=runtime, info=dict(fast.optimize_info))
 
 
-def _load_auto(source: str | Path | nn.Module, *, optimize: bool | None, device: str, num_threads: int | None,
-               example: torch.Tensor | None) -> Backend:
-    """By file type; a CPU checkpoint with a cached pt2 package runs through it (unless ``optimize`` is set)."""
-    kind = {".onnx": "onnxruntime", ".pt2": "pt2"}.get(_suffix(source), "torch")
-    if kind == "torch" and optimize is None and device == "cpu" and _suffix(source) == ".safetensors":
-        from actionrec.deploy.pt2 import find_cached_pt2, load_pt2
+def load_torch_int8(src: ModelSource, *, runtime: Runtime, calib: Any, **_: Any) -> Backend:
+    """PyTorch FX static int8 (x86), calibrated on ``calib``."""
+    from actionrec.deploy.quantize import quantize_torch
 
-        cached = find_cached_pt2(source)  # hashes the checkpoint only when a package is there
-        if cached is not None:
-            try:
-                pred = load_pt2(cached, num_threads=num_threads)
-                pred.info["optimize"] = "pt2-cache"
-                return pred
-            except Exception as e:  # noqa: BLE001 - the default falls back to the always-available torch path
-                log.warning("cached pt2 package of %s not usable (%s); using the PyTorch model", source, e)
-    return BACKENDS[kind](source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+    q, rep = quantize_torch(src.torch_model(), clips=_calib_clips(src, calib, "torch-int8"))
+    return TorchPredictor(q, src.meta, runtime=runtime, info={"int8": rep.summary(), "top1_agreement": rep.top1_agreement})
 
 
-BackendLoader = Callable[..., Backend]
-BACKENDS: dict[str, BackendLoader] = {"torch": _load_torch, "onnxruntime": _load_onnxruntime, "pt2": _load_pt2}
+def onnx_backend(path: str | Path, meta: ModelMeta | None = None, *, runtime: Runtime | None = None, optimize: bool | None = None,
+                 providers: list[str] | None = None, info: dict[str, Any] | None = None) -> OnnxPredictor:
+    """An ONNX Runtime session on ``path`` with the runtime's threads (``meta``: default, the file's own)."""
+    from actionrec.deploy.onnx_export import ort_session, read_onnx_meta
+
+    path, runtime = Path(path), runtime or Runtime()
+    meta = meta or read_onnx_meta(path)
+
+    if providers is None:
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if runtime.is_cuda else ["CPUExecutionProvider"]
+    sess = ort_session(path, num_threads=runtime.threads, optimize=optimize is not False, providers=providers)
+    info = {"file": str(path), "providers": sess.get_providers(),
+            "graph_optimization": "all" if optimize is not False else "basic", **(info or {})}
+    pred = OnnxPredictor(sess, meta, device=runtime.device, info=info)
+    return pred
 
 
-def register_backend(name: str, loader: BackendLoader) -> None:
-    """Add a backend: ``loader(source, *, optimize, device, num_threads, example) -> Backend``."""
-    BACKENDS[name] = loader
+def _exported_onnx(src: ModelSource, workdir: Path, example: torch.Tensor | None) -> tuple[Path, dict[str, Any]]:
+    """The source as an fp32 ONNX file: the file itself, or the model exported (with the parity check) into ``workdir``."""
+    if src.kind == "onnx":
+        return src.path, {}
+    from actionrec.deploy.onnx_export import export_onnx
+
+    tmp = workdir / f"{src.meta.arch}.onnx"
+    report = export_onnx(src.torch_model(), tmp, meta=src.meta, batch=1, example=None if example is None else example[:1])
+    return tmp, {"file": None, "exported_max_abs_diff": report.max_abs_diff}
 
 
-def _suffix(source: object) -> str:
-    return Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else ""
+def load_onnxruntime(src: ModelSource, *, runtime: Runtime, optimize: bool | None, example: torch.Tensor | None,
+                     **_: Any) -> Backend:
+    """ONNX Runtime on an ``.onnx`` file, or on the model exported to a temporary one."""
+    if runtime.is_cuda:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise UsageError(f"onnxruntime has no CUDA provider here (available: {', '.join(ort.get_available_providers())})")
+    with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
+        path, info = _exported_onnx(src, Path(d), example)
+        return onnx_backend(path, src.meta, runtime=runtime, optimize=optimize, info=info)
 
 
-def is_onnx(source: object) -> bool:
-    return _suffix(source) == ".onnx"
+def _is_quantized_onnx(path: Path) -> bool:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in graph.node)
 
 
-def load_predictor(
-    source: str | Path | nn.Module,
-    *,
-    backend: str = "auto",
-    optimize: bool | None = None,
-    device: str = "cpu",
-    num_threads: int | None = None,
-    example: torch.Tensor | None = None,
-) -> Backend:
-    """Build a :class:`Backend`.
+def load_onnxruntime_int8(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, calib: Any,
+                          **_: Any) -> Backend:
+    """An int8 ``.onnx`` file as it is; an fp32 file or a model quantised (static QDQ) on ``calib`` first."""
+    if src.kind == "onnx" and calib is None:
+        if not _is_quantized_onnx(src.path):
+            raise UsageError(f"{src.spec} is an fp32 ONNX file: give --calib VIDEO... to quantise it, or use --backend onnxruntime")
+        return onnx_backend(src.path, src.meta, runtime=runtime, optimize=True)
+    from actionrec.deploy.quantize import quantize_onnx
 
-    Args:
-        source: one of our ``.safetensors`` checkpoints, an ``.onnx`` file exported by us (its
-            metadata gives ``meta``), or a model with ``.meta``.
-        backend: ``"auto"`` (``.onnx`` → onnxruntime, ``.pt2`` → pt2, else torch) or a name of
-            :data:`BACKENDS` (``"torch"``; ``"onnxruntime"``: a checkpoint or model is exported to a
-            temporary ONNX file first, with the parity check; ``"pt2"``: a package or a checkpoint's cached one).
-        optimize: ``None`` = default: on CPU a checkpoint's cached pt2 package if there is one
-            (``actionrec export CKPT --format pt2 --cache``), else the exact fast path (Conv+BN folding + channels-last-3d,
-            checked against eager; falls back to eager with a warning if it fails or is not exact);
-            ``True`` = the fast path, errors are raised; ``False`` = plain eager (ORT: basic graph
-            optimisations only).
-        device: ``"cpu"`` or ``"cuda[:i]"``.
-        num_threads: intra-op threads (torch: ``torch.set_num_threads``, process-wide; ORT: per session).
-        example: input for the fast path's exactness check (default: ``meta.input_shape(1)``).
-    """
-    if backend != "auto" and backend not in BACKENDS:
-        raise UsageError(f"unknown backend {backend!r}; choose one of auto, {', '.join(BACKENDS)}")
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise FileNotFoundError(f"{source}: no such model file")
-    _set_threads(num_threads)
-    loader = _load_auto if backend == "auto" else BACKENDS[backend]
-    return loader(source, optimize=optimize, device=device, num_threads=num_threads, example=example)
+    clips = _calib_clips(src, calib, "onnxruntime-int8")
+    with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
+        fp32, _ = _exported_onnx(src, Path(d), example)
+        out = Path(d) / "model.int8.onnx"
+        rep = quantize_onnx(fp32, out, clips=clips, num_threads=runtime.threads)
+        return onnx_backend(out, src.meta, runtime=runtime, optimize=True,
+                             info={"int8": rep.summary(), "top1_agreement": rep.top1_agreement})
+
+
+class _TempFiles:
+    """Keeps a temporary folder (a compiled package) alive as long as the backend that uses it."""
+
+    def __init__(self, backend: Backend, tmp: tempfile.TemporaryDirectory) -> None:
+        self.backend, self._tmp = backend, tmp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backend(x)
+
+    def __repr__(self) -> str:
+        return repr(self.backend)
+
+
+def load_pt2_backend(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, build: bool = False,
+                     **_: Any) -> Backend:
+    """A ``.pt2`` package; a checkpoint's cached package; with ``build``, the model compiled now (a minute or more)."""
+    from actionrec.deploy.pt2 import export_pt2, load_pt2
+
+    if src.kind == "pt2":
+        return load_pt2(src.path)
+    cached = _cached_pt2(src)
+    if cached is not None:
+        return load_pt2(cached)
+    if not build:
+        raise UsageError(f"{src.spec}: no pt2 package cached for this checkpoint, torch and CPU "
+                         f"(make it once with `actionrec export {src.spec} --format pt2 --cache`)")
+    log.info("%s: compiling a pt2 package (a minute or more)", src.spec)
+    tmp = tempfile.TemporaryDirectory(prefix="actionrec-pt2-")
+    out = Path(tmp.name) / "model.pt2"
+    rep = export_pt2(src.torch_model(), out, meta=src.meta, example=None if example is None else example[:2])
+    pred = load_pt2(out)
+    pred.info.update(export_s=rep.export_s, compile_s=rep.compile_s, max_abs_diff=rep.max_abs_diff)
+    return _TempFiles(pred, tmp)
+
+
+def load_pt2_int8(src: ModelSource, *, runtime: Runtime, calib: Any, **_: Any) -> Backend:
+    """An int8 ``.pt2`` package; or the model quantised by PT2E on ``calib`` and compiled now."""
+    from actionrec.deploy.pt2 import load_pt2
+
+    if src.kind == "pt2":
+        pred = load_pt2(src.path)
+        if pred.info.get("precision") != "int8":
+            raise UsageError(f"{src.spec} is an fp32 package; run it with --backend pt2, or export an int8 one "
+                             f"(`actionrec export CKPT --format pt2 --int8 --calib VIDEO...`)")
+        return pred
+    from actionrec.deploy.quantize import quantize_pt2e
+
+    clips = _calib_clips(src, calib, "pt2-int8")
+    tmp = tempfile.TemporaryDirectory(prefix="actionrec-pt2-")
+    out = Path(tmp.name) / "model.int8.pt2"
+    rep = quantize_pt2e(src.torch_model(), out, clips=clips)
+    pred = load_pt2(out)
+    pred.info.update(int8=rep.summary(), top1_agreement=rep.top1_agreement)
+    return _TempFiles(pred, tmp)
+
+
+def load_tensorrt(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, **_: Any) -> Backend:
+    """ONNX Runtime's TensorRT execution provider (CUDA, then CPU for what it does not take)."""
+    with tempfile.TemporaryDirectory(prefix="actionrec-trt-") as d:
+        path, info = _exported_onnx(src, Path(d), example)
+        return onnx_backend(path, src.meta, runtime=runtime, optimize=True, info=info,
+                             providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])

@@ -361,12 +361,10 @@ class Pt2Predictor:
         return f"Pt2Predictor(arch={self.meta.arch!r}, file={self.info.get('file')!r}, precision={self.info.get('precision')!r})"
 
 
-def load_pt2(path: str | os.PathLike, *, num_threads: int | None = None) -> Pt2Predictor:
-    """Validate the package's metadata (:func:`read_pt2_meta`), then load its compiled model."""
+def load_pt2(path: str | os.PathLike) -> Pt2Predictor:
+    """Validate the package's metadata (:func:`read_pt2_meta`), then load its compiled model (threads: the runtime's)."""
     path = Path(path)
     meta, info = read_pt2_meta(path)
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
     t0 = time.perf_counter()
     try:
         with _quiet():

@@ -161,7 +161,8 @@ def quantize_onnx(
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from actionrec.deploy.onnx_export import INPUT_NAME, META_KEY
-    from actionrec.deploy.predictor import _onnx_predictor
+    from actionrec.deploy.predictor import onnx_backend
+    from actionrec.runtime import Runtime
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if len(clips) < 1:
@@ -187,8 +188,9 @@ def quantize_onnx(
         finally:
             logging.getLogger().removeFilter(drop)
         meta = ModelMeta.from_json(props[META_KEY])
-        ref = _onnx_predictor(fp32_path, meta=meta, optimize=True, device="cpu", num_threads=num_threads)
-        q = _onnx_predictor(Path(tmp), meta=meta, optimize=True, device="cpu", num_threads=num_threads)
+        rt = Runtime(threads=num_threads or 1)
+        ref = onnx_backend(fp32_path, meta, runtime=rt, optimize=True)
+        q = onnx_backend(Path(tmp), meta, runtime=rt, optimize=True)
         method = "onnxruntime static QDQ u8/s8 per-channel" + (", stem fp32" if exclude else "")
         report = _agreement_report(out_path, method, ref, q, clips, calib, held, batch)
         m = onnx.load(str(tmp))

@@ -8,9 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-from actionrec.cli import float_arg, int_arg
-from actionrec.data.pipeline import MAX_CLIPS
 from actionrec.errors import UsageError
+from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, add_threads_arg, backend_kwargs,
+                               float_arg, int_arg, preprocess_overrides, runtime_from_args)
+
+MAX_CLIPS = 100  # TODO-LEAD: one owner (meta.LIMITS)
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001
@@ -23,15 +25,20 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--stop-after-epoch", type=int_arg(1), default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate one or more checkpoints (clip- and video-level accuracy)")
-    p.add_argument("checkpoints", nargs="+", help="model checkpoints (.safetensors) or ONNX files")
+    p = sub.add_parser("eval", help="evaluate one or more models (clip- and video-level accuracy, agreement with a reference)",
+                       description="Evaluate MODELs (checkpoints, .onnx, .pt2, weight-set names) with any backend on a dataset; "
+                       "--reference FLOAT_MODEL also reports how far each is from the float model on the same clips.")
+    p.add_argument("checkpoints", nargs="+", metavar="MODEL", help="checkpoints (.safetensors), .onnx, .pt2 or weight-set names")
     _data_args(p)
     p.add_argument("--subset", default="val", choices=["train", "val", "test"])
     p.add_argument("--clips", type=int_arg(1, MAX_CLIPS), default=10, help="clips per video (default 10)")
     p.add_argument("--crops", type=int, default=3, choices=[1, 3], help="spatial crops per clip (default 3)")
     p.add_argument("--batch-size", type=int_arg(1, 1024), default=4, help="videos per batch")
     p.add_argument("--out", default="eval", help="output directory (one subfolder per checkpoint when several, named after it)")
-    _backend_args(p)
+    p.add_argument("--reference", metavar="FLOAT_MODEL", help="also score this float model on the same views and report "
+                   "top-1 agreement and the largest logit difference (e.g. the checkpoint an ONNX/pt2/int8 file was exported from)")
+    add_backend_args(p)
+    add_runtime_args(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("fuse", help="combine saved predictions (e.g. RGB + flow) with weights")
@@ -58,10 +65,11 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--workers", type=int_arg(0, 64), default=None, help="decoding processes for several videos (default: cores/4, 1-4)")
     p.add_argument("--batch-size", type=int_arg(1, 1024), default=None,
                    help="clips per forward pass, across videos (default 2 on the CPU, 16 on a GPU)")
-    p.add_argument("--json", action="store_true", help="print JSON (one object per video)")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per video, with timings and the runtime)")
     p.add_argument("--out", help="one video only: write it with the prediction drawn on it (.gif or .mp4)")
-    _backend_args(p)
-    _preprocess_args(p)
+    add_backend_args(p)
+    add_runtime_args(p)
+    add_preprocess_args(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("stream", help="predictions over time on a long video or a camera (index, e.g. 0)")
@@ -73,14 +81,15 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--max-frames", type=int_arg(1, 10**9), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object per prediction")
     p.add_argument("--out", help="also write the annotated video (.gif or .mp4)")
-    _backend_args(p)
-    _preprocess_args(p)
+    add_backend_args(p)
+    add_runtime_args(p)
+    add_preprocess_args(p)
     p.set_defaults(func=_stream)
 
     p = sub.add_parser("demo", help="synthetic data -> train a small model on the CPU -> evaluate -> annotated prediction")
     p.add_argument("--out", default="actionrec-demo", help="output directory (default ./actionrec-demo)")
     p.add_argument("--fast", action="store_true", help="a one-minute smoke version (low accuracy)")
-    p.add_argument("--threads", type=int_arg(1, 4096), default=None, help="torch threads (default: one per core, less one for data loading)")
+    add_threads_arg(p, default_help="one per core, less one for the data-loading process")
     p.set_defaults(func=_demo)
 
 
@@ -96,32 +105,11 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int_arg(0, 1024), help="data.num_workers (0: decode in this process)")
 
 
-def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="auto",
-                   help="auto (.onnx → onnxruntime, .pt2 → pt2, a checkpoint → its cached pt2 package if any, else torch), "
-                   "torch, onnxruntime or pt2")
-    p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int_arg(1, 1024), default=None,
-                   help="inference threads (default: the cores this process may use)")
-
-
-def _preprocess_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("preprocessing (default: the model's; a warning names each change)")
-    g.add_argument("--clip-len", type=int_arg(1, 1024), default=None, help="frames per clip")
-    g.add_argument("--stride", type=int_arg(1, 64), default=None, help="frame stride inside a clip")
-    g.add_argument("--resize-short", type=int_arg(1, 4096), default=None, help="short side before cropping")
-    g.add_argument("--crop", type=int_arg(1, 4096), default=None, help="square crop size")
-
-
 def _predictor(args: argparse.Namespace, **kwargs):  # noqa: ANN003, ANN202
     from actionrec.inference import Predictor
 
-    return Predictor(
-        args.model, backend=args.backend, device=args.device, threads=args.threads,
-        optimize=False if args.no_optimize else None, clip_len=args.clip_len, frame_stride=args.stride,
-        resize_short=args.resize_short, crop_size=args.crop, **kwargs,
-    )
+    return Predictor(args.model, runtime=runtime_from_args(args), **backend_kwargs(args), **preprocess_overrides(args),
+                     **kwargs)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -156,36 +144,43 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from actionrec.deploy.source import resolve_model
     from actionrec.engine.evaluate import evaluate_checkpoint, report_names, write_report, write_summary
     from actionrec.io import output_lock
 
     data = _data_config(args)
-    for ckpt in args.checkpoints:
-        if not Path(ckpt).is_file():
-            raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    models = [resolve_model(m) for m in args.checkpoints]  # a missing file or unknown name: one line, before any work
+    reference = resolve_model(args.reference) if args.reference else None
+    runtime = runtime_from_args(args)
     out = Path(args.out)
-    several = len(args.checkpoints) > 1
+    several = len(models) > 1
     folders = report_names(args.checkpoints) if several else ["."]
     rows = []
     with contextlib.ExitStack() as stack:
-        for ckpt, folder in zip(args.checkpoints, folders):
+        for model, folder in zip(models, folders):
             preds, m = evaluate_checkpoint(
-                ckpt, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
-                backend=args.backend, optimize=False if args.no_optimize else None, device=args.device, threads=args.threads,
+                model, data, subset=args.subset, num_clips=args.clips, num_crops=args.crops, batch_size=args.batch_size,
+                runtime=runtime, reference=reference, **backend_kwargs(args),
             )
             if not rows:  # lock the output folder once there is something to write (a bad input creates no folder)
                 stack.enter_context(output_lock(out, purpose="eval"))
             dst = out / folder if several else out
-            row = write_report(dst, preds, m, name=str(ckpt))
+            row = write_report(dst, preds, m, name=str(model))
             rows.append({"folder": folder, **row} if several else row)
-            print(
-                f"{ckpt}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
-                f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f} -> {dst}"
-            )
+            print(f"{model}: {m.num_videos} videos x {m.num_views} views | clip-level top-1 {m.clip_top1:.4f} top-5 {m.clip_top5:.4f} | "
+                  f"video-level top-1 {m.video_top1:.4f} top-5 {m.video_top5:.4f} | mean class acc {m.mean_class_accuracy:.4f}"
+                  f"{_agreement_text(m.agreement, reference)} -> {dst}")
         if several:
             _, md_path = write_summary(rows, out)
             print(md_path.read_text())
     return 0
+
+
+def _agreement_text(agreement: dict | None, reference: object) -> str:
+    if not agreement:
+        return ""
+    return (f" | vs {reference}: top-1 agreement {agreement['clip_top1_agreement']:.4f} (clips), "
+            f"{agreement['video_top1_agreement']:.4f} (videos), max |Δlogit| {agreement['max_abs_logit_diff']:.3g}")
 
 
 def _fuse(args: argparse.Namespace) -> int:
@@ -225,7 +220,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     def show(pred) -> None:  # noqa: ANN001
         if args.json:
-            print(json.dumps(pred.to_dict()), flush=True)
+            print(json.dumps(pred.to_dict(timings=True)), flush=True)
         elif pred.error:
             print(f"{pred.video}: error: {pred.error}", flush=True)
         else:

@@ -8,6 +8,7 @@ softmax over the V = clips × crops views.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from actionrec.engine.metrics import EvalMetrics, softmax, summarize
+from actionrec.engine.metrics import EvalMetrics, agreement, softmax, summarize
 from actionrec.errors import UsageError
 from actionrec.io import atomic_path, write_text_atomic
 
@@ -65,7 +66,7 @@ class Predictions:
 
 
 def evaluate_checkpoint(
-    ckpt: str | Path,
+    model: Any,
     data: Any,
     *,
     subset: str = "val",
@@ -74,49 +75,72 @@ def evaluate_checkpoint(
     batch_size: int = 4,
     backend: str = "auto",
     optimize: bool | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     threads: int | None = None,
+    runtime: Any = None,
+    calib: Any = None,
+    reference: Any = None,
     progress: bool = True,
 ) -> tuple[Predictions, EvalMetrics]:
-    """Score every video of ``data`` (a DataConfig) with ``num_clips`` × ``num_crops`` views."""
-    import dataclasses
+    """Score every video of ``data`` (a DataConfig) with ``num_clips`` × ``num_crops`` views.
 
+    ``model`` is any MODEL (checkpoint, ``.onnx``, ``.pt2``, weight-set name) run by ``backend``;
+    ``runtime`` (or ``device``/``threads``) says where. ``reference``: a float MODEL scored on the same
+    views, so that ``metrics.agreement`` tells how far a deployed artifact is from it.
+    """
     from tqdm import tqdm
 
-    from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess
-    from actionrec.deploy.predictor import load_predictor
-    from actionrec.inference.threads import set_threads
+    from actionrec.deploy.backends import load_backend
+    from actionrec.engine.data import build_dataset, eval_loader, load_split
+    from actionrec.runtime import resolve_runtime
 
-    predictor = load_predictor(ckpt, backend=backend, optimize=optimize, device=device, num_threads=set_threads(threads))
+    runtime = (runtime or resolve_runtime(device=device, threads=threads)).apply()
+    predictor = load_backend(model, backend=backend, optimize=optimize, runtime=runtime, calib=calib)
+    ref = load_backend(reference, runtime=runtime) if reference is not None else None
     meta = predictor.meta
     samples, class_names = load_split(data, subset)
-    if meta.num_classes != len(class_names):
-        raise UsageError(f"{ckpt} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
-    if meta.modality != data.modality:
-        raise UsageError(f"{ckpt} takes {meta.modality} input but data.modality is {data.modality}")
-    if meta.class_names and list(meta.class_names) != list(class_names):
-        log.warning("%s: class names differ from the dataset's; scoring by index", ckpt)
-    pre = resolve_preprocess(meta.preprocess, data)
+    _check_model_fits(str(model), meta, data, class_names)
+    if ref is not None:
+        _check_model_fits(str(reference), ref.meta, data, class_names)
+    changes = {k: getattr(data, k) for k in ("clip_len", "frame_stride", "resize_short", "crop_size") if getattr(data, k) is not None}
+    pre = meta.preprocess.override(arch=meta.arch, **changes)
     ds = build_dataset(samples, pre, dataclasses.replace(data, modality=meta.modality), train=False, num_clips=num_clips, num_crops=num_crops)
     dl = eval_loader(ds, batch_size=batch_size, num_workers=data.num_workers)
     v = num_clips * num_crops
     logits = np.full((len(samples), v, meta.num_classes), np.nan, dtype=np.float32)
+    ref_logits = np.full_like(logits, np.nan) if ref is not None else None
     done = np.zeros(len(samples), dtype=bool)
-    for batch, _ in tqdm(dl, desc=f"eval {Path(ckpt).name}", disable=not progress, leave=False):
+    for batch, _ in tqdm(dl, desc=f"eval {Path(str(model)).name}", disable=not progress, leave=False):
         if batch is None:
             continue
         views, _labels, indices = batch
         b = views.shape[0]
         out = predictor(views.flatten(0, 1)).numpy().reshape(b, v, -1)
+        ref_out = ref(views.flatten(0, 1)).numpy().reshape(b, v, -1) if ref is not None else None
         for j, i in enumerate(indices.tolist()):
             logits[i], done[i] = out[j], True
+            if ref_out is not None:
+                ref_logits[i] = ref_out[j]
     if not done.all():
         log.warning("%d of %d videos could not be read and are left out", int((~done).sum()), len(samples))
     videos = [str(getattr(s, "path", s)) for s in samples]
     labels = np.array([int(getattr(s, "label", -1)) for s in samples], dtype=np.int64)
     keep = np.flatnonzero(done)
     preds = Predictions([videos[i] for i in keep], labels[keep], logits[keep], list(class_names))
-    return preds, summarize(preds.view_logits, preds.labels, meta.num_classes)
+    metrics = summarize(preds.view_logits, preds.labels, meta.num_classes)
+    if ref_logits is not None:
+        metrics.agreement = agreement(preds.view_logits, ref_logits[keep])
+    metrics.runtime = {"backend": predictor.backend, **runtime.as_dict()}
+    return preds, metrics
+
+
+def _check_model_fits(name: str, meta: Any, data: Any, class_names: Sequence[str]) -> None:
+    if meta.num_classes != len(class_names):
+        raise UsageError(f"{name} predicts {meta.num_classes} classes but the dataset has {len(class_names)}")
+    if meta.modality != data.modality:
+        raise UsageError(f"{name} takes {meta.modality} input but data.modality is {data.modality}")
+    if meta.class_names and list(meta.class_names) != list(class_names):
+        log.warning("%s: class names differ from the dataset's; scoring by index", name)
 
 
 def write_report(out_dir: str | Path, preds: Predictions, metrics: EvalMetrics, *, name: str = "") -> dict[str, Any]:
@@ -127,7 +151,8 @@ def write_report(out_dir: str | Path, preds: Predictions, metrics: EvalMetrics, 
     out.mkdir(parents=True, exist_ok=True)
     preds.save(out / "predictions.npz")
     row = {"name": name, **metrics.as_row()}
-    write_text_atomic(out / "metrics.json", json.dumps({**row, "per_class": dict(zip(preds.class_names, metrics.per_class))}, indent=1) + "\n")
+    record = {**row, "per_class": dict(zip(preds.class_names, metrics.per_class)), "runtime": metrics.runtime}
+    write_text_atomic(out / "metrics.json", json.dumps(record, indent=1) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["class", "videos", "accuracy"])

@@ -22,6 +22,7 @@ __all__ = [
     "per_class_accuracy",
     "EvalMetrics",
     "summarize",
+    "agreement",
 ]
 
 
@@ -81,9 +82,11 @@ class EvalMetrics:
     mean_class_accuracy: float  # video-level, mean over classes present
     per_class: list[float]  # video-level recall per class (NaN: class absent)
     confusion: np.ndarray  # (K, K) video-level
+    agreement: dict[str, float] | None = None  # with a reference model: see :func:`agreement`
+    runtime: dict | None = None  # backend, device, threads, host: how the scores were computed
 
     def as_row(self) -> dict[str, float | int]:
-        return {
+        row: dict[str, float | int] = {
             "videos": self.num_videos,
             "views": self.num_views,
             "clip_top1": self.clip_top1,
@@ -92,6 +95,7 @@ class EvalMetrics:
             "video_top5": self.video_top5,
             "mean_class_acc": self.mean_class_accuracy,
         }
+        return {**row, **(self.agreement or {})}
 
 
 def summarize(view_logits: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> EvalMetrics:
@@ -126,3 +130,19 @@ def summarize(view_logits: np.ndarray, labels: np.ndarray, num_classes: int | No
         per_class=[float(x) for x in pc],
         confusion=cm,
     )
+
+
+def agreement(view_logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How far a deployed model is from its float reference on the same views ``(N, V, K)``.
+
+    ``clip_top1_agreement``: share of views with the same top-1 class; ``video_top1_agreement``: the same
+    for the video scores (mean softmax over views); ``max_abs_logit_diff``: the largest |Δlogit|.
+    """
+    a, b = np.asarray(view_logits, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 3:
+        raise UsageError(f"agreement needs two (N, V, K) arrays of one shape, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return {"clip_top1_agreement": float("nan"), "video_top1_agreement": float("nan"), "max_abs_logit_diff": float("nan")}
+    clip = float((a.argmax(axis=2) == b.argmax(axis=2)).mean())
+    video = float((softmax(a).mean(axis=1).argmax(axis=1) == softmax(b).mean(axis=1).argmax(axis=1)).mean())
+    return {"clip_top1_agreement": clip, "video_top1_agreement": video, "max_abs_logit_diff": float(np.abs(a - b).max())}

@@ -1,11 +1,11 @@
-"""Inference: :class:`Predictor` (model + clip pipeline + backend) and thread settings.
+"""Inference: :class:`Predictor` (a resolved MODEL + a backend + the clip pipeline).
 
-Dependencies point one way: ``engine`` (CLI front ends) → ``inference`` → ``deploy`` (backends)
-and ``data`` (the clip pipeline).
+Dependencies point one way: ``engine`` (CLI front ends) and ``serve`` → ``inference`` → ``deploy``
+(the MODEL resolver and the backends) and ``data`` (the clip pipeline); threads and devices come
+from :mod:`actionrec.runtime`.
 """
 
 from actionrec.data.pipeline import ClipPipeline, VideoClips
 from actionrec.inference.predictor import ModelOutputError, Prediction, Predictor
-from actionrec.inference.threads import available_cores, set_threads
 
-__all__ = ["Predictor", "Prediction", "ClipPipeline", "VideoClips", "ModelOutputError", "available_cores", "set_threads"]
+__all__ = ["Predictor", "Prediction", "ClipPipeline", "VideoClips", "ModelOutputError"]

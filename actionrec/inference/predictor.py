@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from actionrec.data.pipeline import ClipPipeline, VideoClips
-from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.backends import load_backend
+from actionrec.deploy.source import resolve_model
 from actionrec.errors import ActionrecError, UsageError
-from actionrec.inference.threads import available_cores, set_threads
 from actionrec.meta import ModelMeta
+from actionrec.runtime import Runtime, available_cores, resolve_runtime, worker_init
 
 __all__ = ["Predictor", "Prediction", "ModelOutputError", "MAX_BATCH", "MAX_WORKERS", "default_workers"]
 
@@ -41,7 +42,6 @@ MAX_WORKERS = 64
 # CPU: batch 1-2 is as fast per clip as larger batches (README bench tables) and keeps activations small
 DEFAULT_BATCH_CPU = 2
 DEFAULT_BATCH_GPU = 16
-MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt2", ".pt", ".pth", ".ckpt")
 # what a bad video may raise while it is decoded; anything else is a bug and propagates
 VIDEO_ERRORS = (ActionrecError, OSError, IndexError, ValueError)
 
@@ -63,9 +63,10 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)  # decode_s, forward_s
     probs: np.ndarray | None = field(default=None, repr=False)  # (K,) mean softmax over views
     clip_len: int = 0
+    runtime: dict[str, Any] | None = field(default=None, repr=False)  # backend, device, threads, precision
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``predict --json`` / ``--output`` row."""
+    def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
+        """The ``--output`` row; ``timings``: with the ``timings`` and the ``runtime`` they were measured with (``--json``)."""
         d: dict[str, Any] = {
             "video": self.video,
             "predictions": [{"label": lab, "score": round(float(s), 6)} for lab, s in self.topk],
@@ -75,6 +76,9 @@ class Prediction:
         }
         if self.error is not None:
             d["error"] = self.error
+        if timings and self.error is None:
+            d["timings"] = {k: round(float(v), 4) for k, v in self.timings.items()}
+            d["runtime"] = self.runtime
         return d
 
 
@@ -103,47 +107,38 @@ def _return_freed_memory() -> None:
         pass
 
 
-def _resolve_model(model: Any) -> Any:
-    """A file path stays a path; another string is a known pretrained name (``actionrec.load_model``)."""
-    if not isinstance(model, (str, os.PathLike)) or Path(model).is_file():
-        return model
-    text = str(model)
-    if Path(text).suffix.lower() in MODEL_SUFFIXES or os.sep in text:
-        raise FileNotFoundError(f"model file not found: {text}")
-    import actionrec
-
-    return actionrec.load_model(text)  # a known weight set (fetched and cached), or an error naming it
-
-
 class Predictor:
     """Top-k actions of videos with one model (see the module docstring).
 
     Args:
-        model: a checkpoint, an ``.onnx`` file, a known pretrained name, or a module with ``.meta``.
-        backend: ``"auto"``, ``"torch"``, ``"onnxruntime"``, ``"pt2"`` (or another registered backend).
-        device: ``"cpu"`` (default) or ``"cuda[:i]"``.
-        threads: inference threads (default: the cores this process may use).
+        model: a MODEL (:func:`~actionrec.deploy.source.resolve_model`): a checkpoint, an ``.onnx`` file, a
+            ``.pt2`` package, a known weight set's name, or a module with ``.meta``.
+        backend: ``"auto"`` or a name of the backend registry (:data:`~actionrec.deploy.backends.BACKENDS`).
+        device: ``"cpu"`` (default), ``"cuda[:i]"`` or ``"auto"``; ``threads``: intra-op threads (default: the
+            cores this process may use); ``precision``: ``"fp32"``, ``"fp16"``, ``"bf16"``; or a whole ``runtime``.
         num_clips: clips per video (default: from its length, up to 10); ``num_crops``: 1 or 3.
         optimize: the backend's fast path (``None``: default, ``False``: plain model).
         batch_size: views per forward call (default 2 on the CPU, 16 on a GPU).
+        calib: int8 backends on a float model: calibration videos (or an ``(N, C, T, H, W)`` tensor).
         overrides: ``clip_len``, ``frame_stride``, ``resize_short``, ``crop_size`` instead of the
             model's (a warning names each change).
     """
 
     def __init__(self, model: Any, *, backend: str = "auto", device: str | None = None, threads: int | None = None,
-                 num_clips: int | None = None, num_crops: int = 1, optimize: bool | None = None,
-                 batch_size: int | None = None, **overrides: int | None) -> None:
-        self.name = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-        self.threads = set_threads(threads)
-        device = device or "cpu"
+                 precision: str = "fp32", runtime: Runtime | None = None, num_clips: int | None = None,
+                 num_crops: int = 1, optimize: bool | None = None, batch_size: int | None = None, calib: Any = None,
+                 **overrides: int | None) -> None:
+        self.source = resolve_model(model)
+        self.name = self.source.spec
+        self.runtime = (runtime or resolve_runtime(device=device, threads=threads, precision=precision)).apply()
+        self.threads = self.runtime.threads
         if batch_size is None:
-            batch_size = DEFAULT_BATCH_CPU if device == "cpu" else DEFAULT_BATCH_GPU
+            batch_size = DEFAULT_BATCH_GPU if self.runtime.is_cuda else DEFAULT_BATCH_CPU
         self.batch_size = _bounded("batch_size", batch_size, 1, MAX_BATCH)
-        self.backend = load_predictor(_resolve_model(model), backend=backend, optimize=optimize, device=device,
-                                      num_threads=self.threads)
+        self.backend = load_backend(self.source, backend=backend, runtime=self.runtime, optimize=optimize, calib=calib)
         _return_freed_memory()
         self.meta: ModelMeta = self.backend.meta
-        if not isinstance(model, (str, os.PathLike)):
+        if self.source.kind == "module":
             self.name = self.meta.arch
         self.pipeline = ClipPipeline.from_meta(self.meta, num_clips=num_clips, num_crops=num_crops, **overrides)
         fixed, clip_len = self.backend.fixed_clip_len, self.pipeline.preprocess.clip_len
@@ -151,6 +146,12 @@ class Predictor:
             raise UsageError(f"{self.name} was exported for clips of {fixed} frames and cannot take {clip_len}; "
                              f"drop the clip length override or export with another clip length")
         self._lock = threading.Lock()
+
+    @property
+    def runtime_info(self) -> dict[str, Any]:
+        """How this predictor runs, as recorded beside timings."""
+        rt = self.runtime
+        return {"backend": self.backend.backend, "device": rt.device, "threads": rt.threads, "precision": rt.precision}
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, backend={self.backend.backend!r}, threads={self.threads}, pipeline={self.pipeline})"
@@ -182,6 +183,7 @@ class Predictor:
         return Prediction(
             video=clips.path, topk=[(self.meta.label(int(k)), float(probs[k])) for k in order], clips=clips.num_clips,
             duration=clips.duration, truncated=clips.truncated, probs=probs, clip_len=self.pipeline.preprocess.clip_len,
+            runtime=self.runtime_info,
         )
 
     # --- one video -------------------------------------------------------------------------
@@ -216,7 +218,7 @@ class Predictor:
         if not paths:
             return
         loader = DataLoader(_DecodeSet(paths, self.pipeline), batch_size=None, num_workers=min(workers, len(paths)),
-                            collate_fn=_identity, worker_init_fn=_worker_init, prefetch_factor=2 if workers else None)
+                            collate_fn=_identity, worker_init_fn=worker_init, prefetch_factor=2 if workers else None)
         run = _BatchRun(self, batch, topk)
         for item in loader:
             run.add(item)
@@ -227,17 +229,6 @@ class Predictor:
 
 def _identity(x: Any) -> Any:
     return x
-
-
-def _worker_init(_: int) -> None:
-    """Decoding processes: one thread each (their parallelism is the number of processes)."""
-    torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 from actionrec.errors import ActionrecError, UsageError
 from actionrec.io import output_lock
 from actionrec.shard import parse_shard, take_shard  # noqa: F401 - re-exported for the prep steps
-from actionrec.inference.threads import available_cores as default_workers  # noqa: F401 - one owner; prep's name
+from actionrec.runtime import available_cores as default_workers  # noqa: F401 - one owner; prep's name
 
 log = logging.getLogger(__name__)
 

@@ -38,16 +38,14 @@ class ModelAdapter:
     """A loaded :class:`~actionrec.Predictor` behind the serving API.
 
     Args:
-        model: checkpoint path, ``.onnx`` path or known pretrained name (as for ``actionrec predict``).
-        backend: ``auto``, ``torch``, ``onnxruntime`` (the predictor's registry).
-        threads: inference threads (``None``: the cores this process may use).
-        optimize: the backend's fast path (``None``: default, ``False``: plain model).
+        model: a MODEL, as for ``actionrec predict`` (checkpoint, ``.onnx``, ``.pt2``, weight-set name).
+        options: the :class:`~actionrec.Predictor`'s (``backend``, ``runtime`` or ``device``/``threads``,
+            ``optimize``, ``calib``).
     """
 
-    def __init__(self, model: str | os.PathLike, *, backend: str = "auto", threads: int | None = None,
-                 optimize: bool | None = None) -> None:
+    def __init__(self, model: str | os.PathLike, **options: Any) -> None:
         self.source = str(model)
-        self.predictor = Predictor(model, backend=backend, threads=threads, optimize=optimize)
+        self.predictor = Predictor(model, **options)
         self.meta = self.predictor.meta
         self.backend: str = self.predictor.backend.backend
         self._pipelines: dict[int, ClipPipeline] = {0: self.predictor.pipeline}  # clips per video (0: automatic)

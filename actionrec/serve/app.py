@@ -274,6 +274,7 @@ async def _predict(state: _State, request: Request, work: Path, *, topk: int, cl
     result = adapter.postprocess(logits, loaded, topk=topk, name=upload.filename)
     result["timings"] = {"upload": round(t_upload - t0, 4), "decode": round(t_decode - t_upload, 4),
                          "queue_and_inference": round(t_infer - t_decode, 4), "total": round(time.perf_counter() - t0, 4)}
+    result["runtime"] = adapter.predictor.runtime_info
     return result, upload.path
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 
 from actionrec.errors import UsageError
+from actionrec.options import add_backend_args, add_runtime_args, backend_kwargs, runtime_from_args
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +17,9 @@ TOKEN_ENV = "ACTIONREC_TOKEN"
 
 def add_parsers(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page, Prometheus metrics)")
-    p.add_argument("model", help="checkpoint (.safetensors), ONNX file or known pretrained name (e.g. i3d_kinetics400)")
+    p.add_argument("model", metavar="MODEL", help="checkpoint (.safetensors), .onnx, .pt2 or weight-set name (e.g. i3d_kinetics400)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", default="auto", help="auto (.onnx → onnxruntime, else torch) or a registered backend (torch, onnxruntime, ...)")
-    p.add_argument("--no-optimize", action="store_true", help="run the plain model (no BN folding / graph optimisation)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's default)")
     p.add_argument("--max-batch", type=int, default=8, help="most clips per forward pass (default 8)")
     p.add_argument("--max-wait-ms", type=float, default=20.0, help="how long a batch waits for more clips (default 20)")
     p.add_argument("--max-queue", type=int, default=None, help="requests in progress before new ones get 503 + Retry-After (default 4 x max-batch)")
@@ -34,6 +32,8 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--read-timeout", type=float, default=15.0, help="seconds an upload may stall (default 15)")
     p.add_argument("--token", default=None, help=f"bearer token required on /v1 and /metrics (or ${TOKEN_ENV})")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this web origin (repeatable; default: none)")
+    add_backend_args(p)
+    add_runtime_args(p)
     p.set_defaults(func=_serve)
 
 
@@ -80,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     # load here, so a bad model file is a one-line error and exit 2 before the port opens
-    adapter = ModelAdapter(args.model, backend=args.backend, threads=args.threads, optimize=False if args.no_optimize else None)
+    adapter = ModelAdapter(args.model, runtime=runtime_from_args(args), **backend_kwargs(args))
     app = create_app(adapter, settings=settings)
     log.info("serving %s on http://%s:%d/ (%s backend)", args.model, args.host, args.port, adapter.backend)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5, access_log=False)

@@ -6,7 +6,7 @@ import torch
 from actionrec.checkpoint import save_model
 from actionrec.cli import main
 from actionrec.deploy.onnx_export import read_onnx_meta
-from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.backends import load_backend
 from tests.deploy.conftest import tiny_model
 
 DATA = __import__("pathlib").Path(__file__).parents[1] / "data"
@@ -38,8 +38,8 @@ def test_export_command_with_int8(tmp_path, ckpt, capsys):
     assert "stem fp32" not in json.loads((tmp_path / "s.json").read_text())["int8"]["method"]
     # parity through the predictor: the same clips with both backends
     clips = torch.randn(2, 3, 8, 32, 32)
-    ref = load_predictor(ckpt)(clips)
-    assert (load_predictor(out)(clips) - ref).abs().max() <= 1e-3
+    ref = load_backend(ckpt)(clips)
+    assert (load_backend(out)(clips) - ref).abs().max() <= 1e-3
 
 
 def test_export_user_errors(tmp_path, ckpt, capsys):
@@ -51,7 +51,7 @@ def test_export_user_errors(tmp_path, ckpt, capsys):
 
 def test_bench_command_writes_markdown_and_json(tmp_path, ckpt, capsys):
     md = tmp_path / "bench.md"
-    rc = main(["bench", str(ckpt), "--backends", "eager,optimized,ort-fp32", "--batch-sizes", "1,2", "--threads", "2",
+    rc = main(["bench", str(ckpt), "--backends", "torch --no-optimize,torch,onnxruntime", "--batch-sizes", "1,2", "--threads", "2",
                "--min-calls", "2", "--min-time", "0", "-o", str(md)])
     assert rc == 0
     table = md.read_text()
@@ -59,11 +59,13 @@ def test_bench_command_writes_markdown_and_json(tmp_path, ckpt, capsys):
     data = json.loads(md.with_suffix(".json").read_text())
     assert data["threads"] == 2 and data["input_shape"] == [3, 8, 32, 32]
     cells = {(r["backend"], r["batch"]) for r in data["rows"]}
-    assert cells == {(b, n) for b in ("eager", "optimized", "ort-fp32") for n in (1, 2)}
+    assert cells == {(b, n) for b in ("torch --no-optimize", "torch", "onnxruntime") for n in (1, 2)}
     for r in data["rows"]:
         assert r["clips_per_s"] > 0 and r["p90_ms"] >= r["p50_ms"] > 0 and r["gflops"] > 0
     assert data["gflop_per_clip"] > 0 and data["machine"]["logical_cpus"] >= 1
-    assert "| optimized | 2 |" in capsys.readouterr().out
+    assert data["machine"]["threads"] == 2 and data["machine"]["device"] == "cpu" and data["machine"]["cpu_capability"]
+    assert data["setup"]["torch"]["optimize"] == "fold_cl" and data["setup"]["torch --no-optimize"]["optimize"] == "eager"
+    assert "| torch | 2 |" in capsys.readouterr().out
 
 
 def test_bench_onnx_source_and_bad_backend(tmp_path, ckpt):
@@ -72,5 +74,7 @@ def test_bench_onnx_source_and_bad_backend(tmp_path, ckpt):
     md = tmp_path / "b.md"
     assert main(["bench", str(onnx_path), "--batch-sizes", "1", "--min-calls", "1", "--min-time", "0", "-o", str(md)]) == 0
     rows = json.loads(md.with_suffix(".json").read_text())["rows"]
-    assert [r["backend"] for r in rows] == ["ort-fp32"]
-    assert main(["bench", str(ckpt), "--backends", "warp-drive", "-o", str(md)]) == 2
+    assert [r["backend"] for r in rows] == ["onnxruntime"]
+    with pytest.raises(SystemExit) as e:
+        main(["bench", str(ckpt), "--backends", "warp-drive", "-o", str(md)])
+    assert e.value.code == 2

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from actionrec.deploy.optimize import OptimizeError, fold_batchnorm, max_abs_diff, optimize_for_cpu
-from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.backends import load_backend
 from actionrec.meta import ModelMeta
 from tests.deploy.conftest import tiny_model
 
@@ -70,11 +70,11 @@ def test_inexact_fold_is_caught_and_default_predictor_falls_back(caplog):
     with pytest.raises(OptimizeError, match="differs from eager"):
         optimize_for_cpu(model, example=x)
     with caplog.at_level(logging.WARNING):
-        pred = load_predictor(model, example=x)
+        pred = load_backend(model, example=x)
     assert pred.info["optimize"] == "eager"
     assert "fast CPU path unavailable" in caplog.text
     with pytest.raises(OptimizeError):
-        load_predictor(model, example=x, optimize=True)
+        load_backend(model, example=x, optimize=True)
 
 
 def test_bad_mode_and_missing_example():

@@ -3,7 +3,8 @@ import torch
 
 from actionrec.checkpoint import save_model
 from actionrec.deploy.onnx_export import export_onnx
-from actionrec.deploy.predictor import OnnxPredictor, TorchPredictor, load_predictor
+from actionrec.deploy.backends import load_backend
+from actionrec.deploy.predictor import OnnxPredictor, TorchPredictor
 from tests.deploy.conftest import tiny_model
 
 
@@ -23,12 +24,12 @@ def test_every_source_and_backend_gives_the_same_logits(files):
     with torch.inference_mode():
         ref = model(x)
     preds = {
-        "ckpt-default": load_predictor(ckpt),
-        "ckpt-eager": load_predictor(ckpt, optimize=False),
-        "module": load_predictor(model),
-        "onnx": load_predictor(onnx_path),
-        "onnx-basic": load_predictor(onnx_path, optimize=False),
-        "ckpt-ort": load_predictor(ckpt, backend="onnxruntime"),
+        "ckpt-default": load_backend(ckpt),
+        "ckpt-eager": load_backend(ckpt, optimize=False),
+        "module": load_backend(model),
+        "onnx": load_backend(onnx_path),
+        "onnx-basic": load_backend(onnx_path, optimize=False),
+        "ckpt-ort": load_backend(ckpt, backend="onnxruntime"),
     }
     assert isinstance(preds["ckpt-default"], TorchPredictor) and preds["ckpt-default"].info["optimize"] == "fold_cl"
     assert preds["ckpt-eager"].info["optimize"] == "eager"
@@ -44,14 +45,14 @@ def test_every_source_and_backend_gives_the_same_logits(files):
 def test_predictor_errors(files, tmp_path):
     model, ckpt, onnx_path = files
     with pytest.raises(ValueError, match="unknown backend"):
-        load_predictor(ckpt, backend="tensorflow")
+        load_backend(ckpt, backend="tensorflow")
     with pytest.raises(ValueError, match="onnxruntime, not torch"):
-        load_predictor(onnx_path, backend="torch")
+        load_backend(onnx_path, backend="torch")
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
-        load_predictor(tmp_path / "missing.safetensors")
+        load_backend(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="no .meta"):
-        load_predictor(torch.nn.Conv3d(3, 3, 1))
-    p = load_predictor(onnx_path)
+        load_backend(torch.nn.Conv3d(3, 3, 1))
+    p = load_backend(onnx_path)
     with pytest.raises(ValueError, match="takes 3 channels"):
         p(torch.randn(1, 2, 4, 32, 32))
     with pytest.raises(ValueError, match=r"\(N, C, T, H, W\)"):

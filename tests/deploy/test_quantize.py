@@ -8,7 +8,7 @@ from actionrec.data.transforms import build_transform
 from actionrec.data.video import open_video
 from actionrec.deploy.clips import collect_clips
 from actionrec.deploy.onnx_export import export_onnx
-from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.backends import load_backend
 from actionrec.deploy.quantize import quantize_onnx, quantize_torch, stem_convs, top1_agreement
 from tests.deploy.conftest import tiny_model
 
@@ -58,9 +58,9 @@ def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips
     assert all(dq_out.intersection(c.input) for name, c in convs.items() if name != stem[0])
     props = {p.key: p.value for p in m.metadata_props}
     assert json.loads(props["int8"])["top1_agreement"] == report.top1_agreement
-    q = load_predictor(tmp_path / "m.int8.onnx")
+    q = load_backend(tmp_path / "m.int8.onnx")
     assert q.meta.arch == "r2plus1d_18"
-    agree, diff, same = top1_agreement(load_predictor(fp32), q, clips)
+    agree, diff, same = top1_agreement(load_backend(fp32), q, clips)
     assert agree == pytest.approx(report.top1_agreement) and same.shape == (24,)
     qo = q(clips)
     assert float(qo.std(0).max()) > 0.02  # the int8 output still follows its input (not a constant)
@@ -71,7 +71,7 @@ def test_torch_int8(model_and_clips):
     qmodel, report = quantize_torch(model, clips=clips, max_calib=4)
     assert any("quantized" in type(m).__module__ for m in qmodel.modules())
     assert report.eval_windows == 24 and 0 < report.max_abs_diff < 0.2
-    out = load_predictor(qmodel, optimize=False)(clips)
+    out = load_backend(qmodel, optimize=False)(clips)
     assert out.shape == (24, 5) and float(out.std(0).max()) > 0.02
 
 

@@ -5,7 +5,7 @@ import torch
 
 from actionrec.factory import load_model
 from actionrec.deploy.onnx_export import export_onnx, read_onnx_meta
-from actionrec.deploy.predictor import load_predictor
+from actionrec.deploy.backends import load_backend
 
 
 def test_converted_i3d_onnx_gives_deepminds_ranking(tmp_path, i3d_kinetics_ckpt, cricket_clip, cricket_expected):
@@ -15,7 +15,7 @@ def test_converted_i3d_onnx_gives_deepminds_ranking(tmp_path, i3d_kinetics_ckpt,
     assert report.max_abs_diff <= 1e-3
     assert read_onnx_meta(out).class_names[:2] == ["abseiling", "air drumming"]
 
-    pred = load_predictor(out, backend="onnxruntime")
+    pred = load_backend(out, backend="onnxruntime")
     assert pred.backend == "onnxruntime"
     logits = pred(cricket_clip)[0]
     top5 = [pred.meta.label(i) for i in logits.topk(5).indices.tolist()]

@@ -110,3 +110,34 @@ def test_eval_parity_torch_and_onnxruntime(make_config, synth_root: Path, tmp_pa
     mt = json.loads((tmp_path / "t" / "metrics.json").read_text())
     mo = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert mt == mo or all(abs(mt[k] - mo[k]) < 1e-9 for k in mt if isinstance(mt[k], float))
+
+
+@pytest.mark.slow
+def test_eval_deployed_artifacts_report_agreement_with_the_float_model(make_config, synth_root: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    """One list, three artifacts (checkpoint, ONNX, PT2E int8 package): top-1 for each, and agreement with the float model."""
+    from actionrec.engine.train import train
+
+    cfg = make_config("dep", train={"epochs": 1}, eval={"every": 0})
+    train(cfg)
+    ckpt = Path(cfg.output_dir) / "best.safetensors"
+    onnx_path, pt2_path = tmp_path / "m.onnx", tmp_path / "m.pt2"
+    calib = [str(synth_root / "move_left"), str(synth_root / "grow")]
+    assert main(["export", str(ckpt), "-o", str(onnx_path)]) == 0
+    assert main(["export", str(ckpt), "--format", "pt2", "-o", str(pt2_path), "--int8", "--calib", *calib, "--calib-max", "8"]) == 0
+    int8 = pt2_path.with_suffix(".int8.pt2")
+    common = ["--root", str(synth_root), "--list", "val.txt", "--clips", "2", "--crops", "1", "--reference", str(ckpt)]
+    capsys.readouterr()
+    rows = {}
+    for name, model, backend in (("ckpt", ckpt, "torch"), ("onnx", onnx_path, "auto"), ("int8", int8, "pt2-int8")):
+        assert main(["eval", str(model), *common, "--backend", backend, "--out", str(tmp_path / name)]) == 0
+        rows[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert "top-1 agreement" in capsys.readouterr().out
+    assert rows["ckpt"]["clip_top1_agreement"] == 1.0 and rows["ckpt"]["max_abs_logit_diff"] <= 1e-4
+    assert rows["onnx"]["clip_top1_agreement"] == 1.0 and rows["onnx"]["max_abs_logit_diff"] <= 1e-3
+    assert rows["onnx"]["video_top1"] == rows["ckpt"]["video_top1"]
+    assert 0.0 <= rows["int8"]["clip_top1_agreement"] <= 1.0 and 0.0 < rows["int8"]["max_abs_logit_diff"] < 10.0
+    assert rows["int8"]["runtime"]["backend"] == "pt2" and rows["int8"]["runtime"]["cpu_capability"]
+    # the wrong artifact for a backend is one line, exit 2
+    assert main(["eval", str(pt2_path), *common, "--backend", "pt2-int8", "--out", str(tmp_path / "x")]) == 2
+    assert "fp32 package" in capsys.readouterr().err
