@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -18,7 +19,20 @@ from typing import Any
 
 from actionrec.errors import UsageError
 
-__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io"]
+__all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io", "OVERRIDABLE",
+           "KINETICS_MEAN", "KINETICS_STD", "IMAGENET_MEAN", "IMAGENET_STD", "UNIT_RANGE"]
+
+log = logging.getLogger(__name__)
+
+#: Normalisation constants (on [0, 1] pixels), defined here only.
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models (Kinetics-400 statistics)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # mmaction2's configs (123.675, 116.28, 103.53 on 0-255 pixels)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+UNIT_RANGE = 0.5  # mean = std = 0.5 maps [0, 1] to [-1, 1] (I3D, stored flow)
+
+#: Preprocess fields a user may override at prediction or evaluation time.
+OVERRIDABLE = ("clip_len", "frame_stride", "resize_short", "crop_size")
 
 #: Upper bounds of metadata values: far above any real model, low enough that nothing built from them
 #: (a classifier head, a stage of a network, a clip, a frame) can exhaust memory.
@@ -31,6 +45,7 @@ LIMITS = {
     "class_name": 1024,  # characters
     "source": 4096,  # characters
     "arch": 64,  # characters
+    "clips": 100,  # clips per video asked for explicitly (views are decoded and scored one by one)
 }
 
 _ARCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -74,8 +89,8 @@ class Preprocess:
     frame_stride: int = 1
     resize_short: int = 128
     crop_size: int = 112
-    mean: tuple[float, ...] = (0.43216, 0.394666, 0.37645)
-    std: tuple[float, ...] = (0.22803, 0.22145, 0.216989)
+    mean: tuple[float, ...] = KINETICS_MEAN
+    std: tuple[float, ...] = KINETICS_STD
 
     def __post_init__(self) -> None:
         _int(self.clip_len, "preprocess.clip_len", 1, LIMITS["clip_len"])
@@ -88,6 +103,31 @@ class Preprocess:
             )
         self.mean = _floats(self.mean, "preprocess.mean", positive=False)
         self.std = _floats(self.std, "preprocess.std", positive=True)
+
+    def override(self, *, arch: str = "", warn: bool = True, **changes: int | None) -> Preprocess:
+        """A copy with ``changes`` (fields of :data:`OVERRIDABLE`; ``None`` keeps the value) checked and applied.
+
+        The one place where preprocessing overrides are merged (CLI options, a recipe's data section, bench).
+        ``warn``: log one warning per changed field, naming the model ``arch`` (its weights were made for the old value).
+        """
+        unknown = sorted(set(changes) - set(OVERRIDABLE))
+        if unknown:
+            raise UsageError(f"unknown preprocessing override(s) {unknown}; choose from {', '.join(OVERRIDABLE)}")
+        limits = {"clip_len": LIMITS["clip_len"], "frame_stride": LIMITS["frame_stride"], "resize_short": LIMITS["size"],
+                  "crop_size": LIMITS["size"]}
+        set_ = {k: v for k, v in changes.items() if v is not None}
+        for k, v in set_.items():
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= limits[k]:
+                raise UsageError(f"{k} must be an integer in [1, {limits[k]}], got {v!r}")
+        resize, crop = set_.get("resize_short", self.resize_short), set_.get("crop_size", self.crop_size)
+        if crop > resize:
+            raise UsageError(f"resize_short ({resize}) must be ≥ crop_size ({crop})")
+        if warn:
+            for k, v in set_.items():
+                if getattr(self, k) != v:
+                    log.warning("%s: %s=%s overrides the model's %s=%s (its weights were made for the latter)",
+                                arch or "model", k, v, k, getattr(self, k))
+        return dataclasses.replace(self, **set_)
 
 
 def _check_widths(value: Any, meta: ModelMeta) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from actionrec.errors import UsageError
 
 __all__ = [
-    "Runtime", "resolve_runtime", "available_cores", "worker_init", "host_info",
+    "Runtime", "resolve_runtime", "resolve_device", "available_cores", "worker_init", "host_info",
     "MAX_THREADS", "PRECISIONS",
 ]
 
@@ -121,31 +121,33 @@ def _check_threads(threads: Any, name: str = "threads") -> int:
     return threads
 
 
-def _check_device(device: str) -> str:
-    if not isinstance(device, str) or not device:
-        raise UsageError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+def resolve_device(device: str | None, *, local_rank: int = 0) -> str:
+    """``"cpu"``, ``"cuda[:N]"`` or ``"auto"`` → a checked device name; ``"cuda"`` and ``"auto"`` mean
+    ``cuda:local_rank`` (one GPU per process under torchrun), ``"auto"`` the CPU when there is no GPU."""
+    if device is None:
+        return "cpu"
+    if not isinstance(device, str) or not device.strip():
+        raise UsageError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
     device = device.strip().lower()
     if device == "cpu":
         return device
-    if device == "auto":
-        import torch
+    import torch
 
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     kind, _, index = device.partition(":")
     if kind != "cuda" or (index and not index.isdigit()):
         raise UsageError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
-    import torch
-
     if not torch.cuda.is_available():
         raise UsageError(f"device {device!r}: no CUDA device here (torch {torch.__version__}); use --device cpu")
-    n = int(index or 0)
+    n = int(index) if index else local_rank
     if n >= torch.cuda.device_count():
         raise UsageError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     return f"cuda:{n}"
 
 
 def resolve_runtime(*, device: str | None = None, threads: int | None = None, interop_threads: int | None = None,
-                    precision: str = "fp32", deterministic: bool = False) -> Runtime:
+                    precision: str = "fp32", deterministic: bool = False, local_rank: int = 0) -> Runtime:
     """Check the choices and fill in defaults (not applied yet: call :meth:`Runtime.apply`).
 
     Args:
@@ -154,8 +156,9 @@ def resolve_runtime(*, device: str | None = None, threads: int | None = None, in
         interop_threads: torch inter-op threads (default: torch's).
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"`` (autocast; fp16 needs a GPU).
         deterministic: deterministic kernels where torch has a choice.
+        local_rank: the GPU that ``"cuda"``/``"auto"`` mean (torchrun's ``LOCAL_RANK``).
     """
-    device = _check_device(device or "cpu")
+    device = resolve_device(device, local_rank=local_rank)
     cores = available_cores()
     threads = cores if threads is None else _check_threads(threads)
     if threads > cores:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from actionrec.errors import UsageError
+from actionrec.registry import Registry
 
 FLOW_BOUND = 20.0
 
@@ -53,14 +54,14 @@ class FlowAlgorithm:
     summary: str
 
 
-FLOW_ALGORITHMS: dict[str, FlowAlgorithm] = {}
+FLOW_ALGORITHMS: Registry[FlowAlgorithm] = Registry("flow algorithm", hint="see `actionrec prep flow --help`")
 
 
 def register_flow(name: str, *, batched: bool, summary: str) -> Callable:
-    """Decorator adding ``build(options) -> FlowFn`` to :data:`FLOW_ALGORITHMS` as ``name``."""
+    """Decorator adding ``build(options) -> FlowFn`` to :data:`FLOW_ALGORITHMS` as ``name`` (a taken name raises)."""
 
     def add(build: Callable[[FlowOptions], FlowFn]) -> Callable[[FlowOptions], FlowFn]:
-        FLOW_ALGORITHMS[name] = FlowAlgorithm(build=build, batched=batched, summary=summary)
+        FLOW_ALGORITHMS.register(name, FlowAlgorithm(build=build, batched=batched, summary=summary))
         return build
 
     return add
@@ -176,6 +177,4 @@ def make_flow_fn(algo: str = "tvl1", options: FlowOptions | None = None, **kwarg
     ``tvl1_scales``/``tvl1_warps`` lower TV-L1's cost (5/5 by default). ``dis``: DIS
     (``ultrafast``/``fast``/``medium``). ``farneback``.
     """
-    if algo not in FLOW_ALGORITHMS:
-        raise UsageError(f"unknown flow algorithm {algo!r}; choose from {', '.join(FLOW_ALGORITHMS)}")
-    return FLOW_ALGORITHMS[algo].build(dataclasses.replace(options or FlowOptions(), **kwargs))
+    return FLOW_ALGORITHMS.get(algo).build(dataclasses.replace(options or FlowOptions(), **kwargs))

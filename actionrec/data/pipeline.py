@@ -15,7 +15,6 @@ server, so every one of them sees the same clips for the same video:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -29,15 +28,14 @@ from actionrec.data.sampling import clip_indices, clip_span, uniform_clips, wind
 from actionrec.data.transforms import build_transform
 from actionrec.data.video import VideoDecodeError, open_video
 from actionrec.errors import UsageError
-from actionrec.meta import LIMITS, ModelMeta, Preprocess
+from actionrec.meta import LIMITS, OVERRIDABLE, ModelMeta, Preprocess
 
 __all__ = ["ClipPipeline", "VideoClips", "MAX_CLIPS", "AUTO_MAX_CLIPS", "OVERRIDABLE"]
 
 log = logging.getLogger(__name__)
 
-MAX_CLIPS = 100  # upper bound for an explicit clip count (views are decoded and scored one by one)
+MAX_CLIPS = LIMITS["clips"]  # upper bound for an explicit clip count
 AUTO_MAX_CLIPS = 10  # num_clips=None: one clip per span of the video, at most this many
-OVERRIDABLE = ("clip_len", "frame_stride", "resize_short", "crop_size")  # Preprocess fields a user may change
 
 
 @dataclass
@@ -73,25 +71,6 @@ def _check_count(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
-def override_preprocess(meta: ModelMeta, **overrides: int | None) -> Preprocess:
-    """``meta.preprocess`` with the given fields (:data:`OVERRIDABLE`) replaced; a warning names each change."""
-    unknown = set(overrides) - set(OVERRIDABLE)
-    if unknown:
-        raise UsageError(f"unknown preprocessing override(s) {sorted(unknown)}; choose from {', '.join(OVERRIDABLE)}")
-    limits = {"clip_len": LIMITS["clip_len"], "frame_stride": LIMITS["frame_stride"], "resize_short": LIMITS["size"],
-              "crop_size": LIMITS["size"]}
-    changes = {k: _check_count(k, v, 1, limits[k]) for k, v in overrides.items() if v is not None}
-    base = meta.preprocess
-    merged = {k: changes.get(k, getattr(base, k)) for k in ("resize_short", "crop_size")}
-    if merged["resize_short"] < merged["crop_size"]:
-        raise UsageError(f"resize_short ({merged['resize_short']}) must be ≥ crop_size ({merged['crop_size']})")
-    for k, v in changes.items():
-        if getattr(base, k) != v:
-            log.warning("%s: %s=%s overrides the model's %s=%s (its weights were made for the latter)",
-                        meta.arch, k, v, k, getattr(base, k))
-    return dataclasses.replace(base, **changes)
-
-
 class ClipPipeline:
     """Sampling → decoding → transform for one model (see the module docstring).
 
@@ -119,7 +98,7 @@ class ClipPipeline:
     def from_meta(cls, meta: ModelMeta, *, num_clips: int | None = None, num_crops: int = 1, decode_threads: int = 1,
                   **overrides: int | None) -> ClipPipeline:
         """The pipeline for ``meta``; ``overrides`` (``clip_len``, ``frame_stride``, ``resize_short``, ``crop_size``) warn."""
-        return cls(override_preprocess(meta, **overrides), modality=meta.modality, num_clips=num_clips,
+        return cls(meta.preprocess.override(arch=meta.arch, **overrides), modality=meta.modality, num_clips=num_clips,
                    num_crops=num_crops, decode_threads=decode_threads)
 
     def __repr__(self) -> str:

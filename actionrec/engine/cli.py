@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from actionrec.errors import UsageError
+from actionrec.meta import LIMITS
 from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, add_threads_arg, backend_kwargs,
                                float_arg, int_arg, preprocess_overrides, runtime_from_args)
 
-MAX_CLIPS = 100  # TODO-LEAD: one owner (meta.LIMITS)
+MAX_CLIPS = LIMITS["clips"]
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001

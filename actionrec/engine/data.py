@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,16 @@ from torch.utils.data.distributed import DistributedSampler
 from actionrec.config import ConfigError, DataConfig
 from actionrec.errors import UsageError
 from actionrec.meta import Preprocess
+from actionrec.runtime import worker_init
 
 log = logging.getLogger(__name__)
 
-__all__ = ["resolve_preprocess", "load_split", "build_dataset", "train_loader", "eval_loader"]
+__all__ = ["preprocess_changes", "load_split", "build_dataset", "train_loader", "eval_loader"]
 
 
-def resolve_preprocess(base: Preprocess, data: DataConfig) -> Preprocess:
-    """The model's preprocessing with the values set in ``data`` (clip_len, …) overriding it."""
-    changes = {
-        name: getattr(data, name)
-        for name in ("clip_len", "frame_stride", "resize_short", "crop_size")
-        if getattr(data, name) is not None
-    }
-    return dataclasses.replace(base, **changes)
+def preprocess_changes(data: DataConfig) -> dict[str, int | None]:
+    """The preprocessing a recipe's data section sets (for :meth:`~actionrec.meta.Preprocess.override`)."""
+    return {name: getattr(data, name) for name in ("clip_len", "frame_stride", "resize_short", "crop_size")}
 
 
 def _resolve_path(value: str | None, root: Path, field: str) -> str | None:
@@ -124,10 +119,12 @@ def train_loader(
         generator=gen,
         drop_last=False,
         persistent_workers=False,
+        worker_init_fn=worker_init,  # one thread each: the processes are the parallelism
     )
 
 
 def eval_loader(dataset: Dataset, *, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1) -> DataLoader:
     """Sequential loader over this rank's share (``rank::world_size``) of ``dataset``."""
     part = Subset(dataset, list(range(rank, len(dataset), world_size))) if world_size > 1 else dataset
-    return DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate)
+    return DataLoader(part, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
+                      worker_init_fn=worker_init)

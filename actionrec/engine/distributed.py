@@ -38,16 +38,10 @@ class DistInfo:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → ``cuda:LOCAL_RANK`` if CUDA is available, else ``cpu``; otherwise ``torch.device(name)``."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device(f"cuda:{local_rank}")
-    return dev
+    """The training device (see :func:`actionrec.runtime.resolve_device`: ``cuda``/``auto`` → ``cuda:LOCAL_RANK``)."""
+    from actionrec.runtime import resolve_device as pick
+
+    return torch.device(pick(name, local_rank=local_rank))
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

@@ -91,7 +91,7 @@ def evaluate_checkpoint(
     from tqdm import tqdm
 
     from actionrec.deploy.backends import load_backend
-    from actionrec.engine.data import build_dataset, eval_loader, load_split
+    from actionrec.engine.data import build_dataset, eval_loader, load_split, preprocess_changes
     from actionrec.runtime import resolve_runtime
 
     runtime = (runtime or resolve_runtime(device=device, threads=threads)).apply()
@@ -102,8 +102,7 @@ def evaluate_checkpoint(
     _check_model_fits(str(model), meta, data, class_names)
     if ref is not None:
         _check_model_fits(str(reference), ref.meta, data, class_names)
-    changes = {k: getattr(data, k) for k in ("clip_len", "frame_stride", "resize_short", "crop_size") if getattr(data, k) is not None}
-    pre = meta.preprocess.override(arch=meta.arch, **changes)
+    pre = meta.preprocess.override(arch=meta.arch, warn=False, **preprocess_changes(data))
     ds = build_dataset(samples, pre, dataclasses.replace(data, modality=meta.modality), train=False, num_clips=num_clips, num_crops=num_crops)
     dl = eval_loader(ds, batch_size=batch_size, num_workers=data.num_workers)
     v = num_clips * num_crops

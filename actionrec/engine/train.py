@@ -23,7 +23,8 @@ import torch.nn as nn
 from actionrec.checkpoint import CheckpointError, load_state, load_state_dict_checked, read_meta, save_model, save_state
 from actionrec.config import Config, config_to_dict, save_config
 from actionrec.engine import distributed as D
-from actionrec.engine.data import build_dataset, eval_loader, load_split, resolve_preprocess, train_loader
+from actionrec.runtime import Runtime
+from actionrec.engine.data import build_dataset, eval_loader, load_split, preprocess_changes, train_loader
 from actionrec.engine.logger import MetricsLogger, read_records
 from actionrec.engine.optim import LRSchedule, build_optimizer
 from actionrec.engine.state import (
@@ -67,7 +68,7 @@ def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
         raise UsageError(f"model {cfg.model.arch} ({cfg.model.pretrained or 'new'}) takes {meta.modality} input, data.modality is {cfg.data.modality}")
     meta.num_classes = num_classes
     meta.class_names = list(class_names)
-    meta.preprocess = resolve_preprocess(meta.preprocess, cfg.data)
+    meta.preprocess = meta.preprocess.override(arch=meta.arch, warn=False, **preprocess_changes(cfg.data))
     if cfg.model.pretrained:
         meta.source = f"fine-tuned from {cfg.model.pretrained}"
     model.meta = meta
@@ -179,7 +180,7 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
     from tqdm import tqdm
 
     if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+        Runtime(device=str(info.device), threads=cfg.train.threads).apply()  # threads: the one owner is actionrec.runtime
     out = Path(cfg.output_dir)
     ckpt_dir = out / "checkpoints"
     resume_path = _find_resume(cfg, resume)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from actionrec.options import add_runtime_args, int_arg
+
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=int_arg(1, 1024), default=None,
+                   help="worker processes, one thread each (default: one per available core)")
     p.add_argument("--shard", default=None, metavar="i/N|auto", help="do only shard i of N (0-based), to split work across machines; auto: from torchrun (RANK/WORLD_SIZE) or SLURM")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -32,8 +35,8 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("dst", help="output folder")
     p.add_argument("--algo", choices=tuple(FLOW_ALGORITHMS), default="tvl1",
                    help="; ".join(f"{k}: {v.summary}" for k, v in FLOW_ALGORITHMS.items()) + " [tvl1]")
-    p.add_argument("--device", default=None,
-                   help="tvl1-torch: cpu, cuda (= cuda:LOCAL_RANK under torchrun) or cuda:N [cuda if available, else cpu]")
+    add_runtime_args(p, precision=False, device_help="tvl1-torch: cpu, cuda (= cuda:LOCAL_RANK under torchrun) or cuda:N "
+                     "[cuda if available, else cpu]; the others run on the CPU")
     p.add_argument("--batch-size", type=int, default=16, help="tvl1-torch: frame pairs per batch [16]")
     p.add_argument("--short-side", type=int, default=None, help="resize frames before flow (default: as stored)")
     p.add_argument("--bound", type=float, default=20.0, help="clip flow to ±bound pixels before 8-bit storage [20]")
@@ -92,7 +95,7 @@ def _flow(args: argparse.Namespace) -> int:
     rep = flow_all(args.frames, args.dst, algo=args.algo, short_side=args.short_side, bound=args.bound,
                    quality=args.quality, tvl1_scales=args.tvl1_scales, tvl1_warps=args.tvl1_warps,
                    dis_preset=args.dis_preset, workers=args.workers, shard=args.shard, chunk=args.chunk,
-                   device=args.device, batch_size=args.batch_size, progress=not args.no_progress)
+                   device=args.device, threads=args.threads, batch_size=args.batch_size, progress=not args.no_progress)
     return _finish(rep, f"flow ({args.algo})")
 
 

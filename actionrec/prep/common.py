@@ -51,6 +51,15 @@ def die_with_parent() -> None:
         pass
 
 
+def pool_init() -> None:
+    """Pool initializer of every prep pool: die with the parent, and one thread per process
+    (:func:`actionrec.runtime.worker_init`: the pool's processes are its parallelism)."""
+    from actionrec.runtime import worker_init
+
+    die_with_parent()
+    worker_init()
+
+
 # --- argument checks -----------------------------------------------------------------------
 def check_int(name: str, value: int | None, *, lo: int, hi: int | None = None, none_ok: bool = False) -> None:
     """Raise :class:`UsageError` unless ``lo <= value (<= hi)`` (``None`` allowed with ``none_ok``)."""
@@ -228,10 +237,29 @@ def find_files(root: Path, exts: Iterable[str]) -> list[Path]:
 
 
 def find_frame_dirs(root: Path, marker: str = "n_frames") -> list[Path]:
-    """Complete frame folders under ``root`` (those holding ``marker``), as sorted relative paths."""
+    """Frame folders under ``root``, as sorted relative paths: those holding ``marker`` (ours, 3D-ResNets'),
+    and those made by other tools (ffmpeg, mmaction2's ``build_rawframes``): RGB frames (``img_00001.jpg`` …,
+    the names :mod:`actionrec.data.frames` reads) and no ``marker`` and no sub-folders."""
+    from actionrec.data.frames import RGB_PATTERN
+
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if marker in filenames:
+        if marker in filenames or (not dirnames and any(RGB_PATTERN.match(f) for f in filenames)):
             out.append(Path(dirpath).relative_to(root))
     return sorted(out)
+
+
+def check_consecutive(folder: Path, files: list[Path]) -> str | None:
+    """Why the numbered frames of ``folder`` are not consecutive (the first missing number), or None."""
+    from actionrec.data.frames import RGB_PATTERN
+
+    numbers = [int(m.group(1)) for f in files if (m := RGB_PATTERN.match(f.name))]
+    if not numbers:
+        return None
+    first = numbers[0]
+    for i, n in enumerate(numbers):
+        if n != first + i:
+            return (f"frame {first + i} is missing (frames numbered {first}..{numbers[-1]}, {len(numbers)} files; "
+                    f"after {files[i - 1].name} comes {files[i].name})")
+    return None

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from actionrec.errors import UsageError
-from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_distinct, check_int, check_positive,
-                                   check_workers, die_with_parent, find_files, find_frame_dirs, locked_output,
+from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_consecutive, check_distinct, check_int, check_positive,
+                                   check_workers, pool_init, find_files, find_frame_dirs, locked_output,
                                    needs_work, parse_shard, publish_dir, sweep_temps, take_shard, tmp_dir_for)
 from actionrec.prep.frames import PrepReport
 
@@ -98,13 +98,10 @@ def flow_options(opts: dict):  # noqa: ANN201 - FlowOptions, imported lazily
 
 def flow_chunk(args: tuple) -> tuple[str, int, str | None]:
     """Compute pairs ``[start, end)`` of one source into ``tmp`` one at a time; return (key, pairs done, error)."""
-    import cv2
-
     from actionrec.data.flow import make_flow_fn
 
     key, source, tmp, start, end, opts = args
     try:
-        cv2.setNumThreads(1)
         fkey = tuple(sorted(opts.items()))
         if fkey not in _FLOW_FN:
             _FLOW_FN[fkey] = make_flow_fn(opts["algo"], flow_options(opts))
@@ -131,19 +128,26 @@ def find_flow_sources(src: Path) -> list[tuple[Path, str | None]]:
     dirs = find_frame_dirs(src)
     if dirs:
         return [(rel, None) for rel in dirs]
-    return [(rel.with_suffix(""), str(src / rel)) for rel in find_files(src, VIDEO_EXTENSIONS)]
+    videos = [(rel.with_suffix(""), str(src / rel)) for rel in find_files(src, VIDEO_EXTENSIONS)]
+    if not videos:
+        raise UsageError(f"{src}: nothing to compute flow for: no frame folders (img_00001.jpg, image_00001.jpg, "
+                         f"00001.jpg ...; with or without n_frames) and no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
+                         f"under it")
+    return videos
 
 
 def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_side: int | None = None,
              bound: float = 20.0, quality: int = 95, tvl1_scales: int | None = None, tvl1_warps: int | None = None,
              dis_preset: str = "medium", workers: int | None = None, shard: str | None = None, chunk: int = 8,
-             device: str | None = None, batch_size: int = 16, progress: bool = True) -> PrepReport:
+             device: str | None = None, threads: int | None = None, batch_size: int = 16,
+             progress: bool = True) -> PrepReport:
     """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) or, when there is
     none, every video under it, into ``dst``.
 
     Batched algorithms run on ``device`` (default: ``cuda:LOCAL_RANK`` when CUDA is available, else
-    the CPU) in batches of ``batch_size`` same-size pairs, with ``workers`` threads reading and
-    writing images; the others run in ``workers`` processes over chunks of ``chunk`` pairs.
+    the CPU) in batches of ``batch_size`` same-size pairs, torch running ``threads`` threads (default: the
+    available cores), with ``workers`` threads reading and writing images; the others run in ``workers``
+    single-threaded processes over chunks of ``chunk`` pairs.
     Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
     from actionrec.data.flow import FLOW_ALGORITHMS
@@ -151,8 +155,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     frames, dst = Path(frames), Path(dst)
     if not frames.is_dir():
         raise FileNotFoundError(f"frames folder not found: {frames}")
-    if algo not in FLOW_ALGORITHMS:
-        raise UsageError(f"--algo must be one of {', '.join(FLOW_ALGORITHMS)}, got {algo!r}")
+    FLOW_ALGORITHMS.get(algo)  # an unknown name: one line with the close matches
     check_int("--short-side", short_side, lo=1, hi=8192, none_ok=True)
     check_positive("--bound", bound)
     check_int("--quality", quality, lo=1, hi=100)
@@ -162,10 +165,14 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     check_int("--batch-size", batch_size, lo=1)
     workers = check_workers(workers)
     check_distinct(frames, dst, "frames")
-    batched = FLOW_ALGORITHMS[algo].batched
+    batched = FLOW_ALGORITHMS.get(algo).batched
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
             "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset,
             "device": _flow_device(device) if batched else _cpu_only(device, algo)}
+    if batched:
+        from actionrec.runtime import resolve_runtime
+
+        resolve_runtime(device=opts["device"], threads=threads).apply()  # torch's threads in this process
     shard_ = parse_shard(shard)
     sources = take_shard(find_flow_sources(frames), shard_)
     with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
@@ -194,7 +201,12 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             report.skipped += 1
             continue
         if video is None:
-            files = [str(p) for p in list_frames(frames / rel)]
+            paths = list_frames(frames / rel)
+            gap = check_consecutive(frames / rel, paths)
+            if gap is not None:
+                report.failed[str(rel)] = f"{frames / rel}: {gap}"
+                continue
+            files = [str(p) for p in paths]
             if len(files) < 2:
                 report.failed[str(rel)] = f"{len(files)} frame(s): flow needs at least 2"
                 continue
@@ -236,7 +248,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             report.done.append(key)
 
     try:
-        if FLOW_ALGORITHMS[algo].batched:
+        if FLOW_ALGORITHMS.get(algo).batched:
             from actionrec.data.flow import make_flow_fn
             from actionrec.prep.flow_batched import run_batched
 
@@ -248,7 +260,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             for t in tasks:
                 record(flow_chunk(t))
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=die_with_parent) as pool:
+            with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=pool_init) as pool:
                 for r in pool.imap_unordered(flow_chunk, tasks):
                     record(r)
     finally:
@@ -262,19 +274,9 @@ def _flow_device(device: str | None) -> str:
     """``--device`` of a batched algorithm: ``cuda`` means ``cuda:LOCAL_RANK`` (one GPU per torchrun process)."""
     import os
 
-    import torch
+    from actionrec.runtime import resolve_device
 
-    from actionrec.engine.distributed import resolve_device
-
-    name = device or "auto"
-    if name != "auto":
-        try:
-            kind = torch.device(name).type
-        except RuntimeError:
-            raise UsageError(f"--device must be cpu, cuda or cuda:N, got {name!r}") from None
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: CUDA is not available (no GPU, or a CPU-only build of torch)")
-    return str(resolve_device(name, int(os.environ.get("LOCAL_RANK", "0"))))
+    return resolve_device(device or "auto", local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def _cpu_only(device: str | None, algo: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from actionrec.errors import UsageError
 from actionrec.prep.common import (FRAMES_LAYOUT, PrepOutputError, check_distinct, check_int, check_workers,
-                                   die_with_parent, find_collisions, find_files, locked_output, needs_work, parse_shard, publish_dir,
+                                   pool_init, find_collisions, find_files, locked_output, needs_work, parse_shard, publish_dir,
                                    sweep_temps, take_shard, tmp_dir_for)
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ def extract_frames(src: Path, final: Path, *, short_side: int | None = 256, qual
     from actionrec.data.transforms import resize_short
     from actionrec.data.video import VideoDecodeError, VideoReader
 
-    cv2.setNumThreads(1)
     tmp = tmp_dir_for(final)
     tmp.mkdir(parents=True)
     try:
@@ -96,6 +95,8 @@ def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 25
     workers = check_workers(workers)
     check_distinct(src, dst, "video")
     every = find_files(src, VIDEO_EXTENSIONS)
+    if not every:
+        raise UsageError(f"{src}: no videos to extract frames from ({', '.join(sorted(VIDEO_EXTENSIONS))}, searched recursively)")
     collisions = find_collisions(every)
     if collisions:
         shown = "; ".join(" and ".join(str(r) for r in v) + f" -> {k}" for k, v in list(collisions.items())[:10])
@@ -129,11 +130,14 @@ def _run(jobs: list, fn, workers: int, report: PrepReport, what: str, progress: 
     bar = tqdm(total=len(jobs), desc=what, unit="video", disable=not progress or not jobs)
     try:
         if workers <= 1 or len(jobs) <= 1:
+            from actionrec.runtime import worker_init
+
+            worker_init()  # this process decodes alone: one thread, as a pool worker would
             results = map(fn, jobs)
             for r in results:
                 _record(report, r, bar)
         else:
-            with multiprocessing.get_context().Pool(min(workers, len(jobs)), initializer=die_with_parent) as pool:
+            with multiprocessing.get_context().Pool(min(workers, len(jobs)), initializer=pool_init) as pool:
                 for r in pool.imap_unordered(fn, jobs):
                     _record(report, r, bar)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,7 @@ def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa:
     cfg = make_config(train={"epochs": 6, "keep_last": 2}, optimizer={"lr": 0.1}, eval={"start_epoch": 5, "every": 1})
     result = train(cfg)
     losses = [h["train_loss"] for h in result.history]
-    assert len(losses) == 6
-    assert min(losses[-2:]) < losses[0] - 0.05, losses
+    assert len(losses) == 6 and all(math.isfinite(x) for x in losses)  # learning itself: the test below
     out = Path(cfg.output_dir)
     for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "best.safetensors", "last.safetensors", "curves.png"):
         assert (out / name).is_file(), name
@@ -38,6 +38,19 @@ def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa:
     epoch6 = load_model(out / "checkpoints" / "epoch_0006.safetensors")
     last = load_model(out / "last.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(epoch6.state_dict().values(), last.state_dict().values()))
+
+
+def test_training_fits_a_handful_of_videos(make_config) -> None:  # noqa: ANN001
+    """Learning, with a margin no host's kernels can eat: 4 videos (one per class) memorised in 40 steps.
+
+    A threshold on a short run's loss drop depends on the kernels (it failed on an AVX-512 host without
+    AMX); fitting four clips from chance (ln 4 = 1.39) to well below it does not.
+    """
+    cfg = make_config("fit", data={"train_list": "val.txt", "batch_size": 4, "num_workers": 0},
+                      train={"epochs": 40, "keep_last": 1, "log_every": 100}, eval={"every": 0},
+                      optimizer={"name": "adamw", "lr": 0.01, "weight_decay": 0.0}, schedule={"name": "cosine", "warmup_epochs": 0})
+    losses = [h["train_loss"] for h in train(cfg).history]
+    assert losses[0] > 1.0 and min(losses[-5:]) < 0.7 * losses[0], losses  # here: 1.38 → 0.42
 
 
 def test_resume_is_exact(make_config) -> None:  # noqa: ANN001
