@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
-from actionrec.io import write_text_atomic
+from actionrec.data.formats import format_names
 from actionrec.errors import UsageError
+from actionrec.io import write_text_atomic
 from actionrec.meta import LIMITS
 
 __all__ = [
@@ -135,7 +136,7 @@ class Config:
 
 
 _CHOICES = {
-    "data.format": ("list", "folder", "ucf101", "hmdb51", "kinetics"),
+    "data.format": tuple(format_names()),
     "data.modality": ("rgb", "flow"),
     "optimizer.name": ("sgd", "adam", "adamw"),
     "schedule.name": ("cosine", "step", "multistep", "constant"),
@@ -204,7 +205,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
         else:
             value = _check_value(value, tp, path)
             if path in _CHOICES and value not in _CHOICES[path]:
-                raise ConfigError(f"field '{path}' must be one of {', '.join(_CHOICES[path])}, got {value!r}")
+                raise ConfigError(f"field '{path}' must be one of {', '.join(_CHOICES[path])}, got {value!r}"
+                                  f"{_suggest(str(value), _CHOICES[path])}")
             kwargs[key] = value
     return cls(**kwargs)
 

@@ -39,11 +39,22 @@ class Registry(Generic[T]):
     Args:
         kind: what the names are, for messages ("model", "backend", ...).
         hint: appended to the unknown-name error (e.g. "run `actionrec models`").
+        autoload: modules that register the built-in entries; imported at the first look-up, so that
+            importing the registry stays cheap (timm's pattern, without import-time side effects).
     """
 
-    def __init__(self, kind: str, *, hint: str = "") -> None:
+    def __init__(self, kind: str, *, hint: str = "", autoload: tuple[str, ...] = ()) -> None:
         self.kind, self.hint = kind, hint
         self._items: dict[str, T] = {}
+        self._autoload = autoload  # modules that register the built-in entries, imported on first look-up
+
+    def _load(self) -> None:
+        if self._autoload:
+            import importlib
+
+            modules, self._autoload = self._autoload, ()
+            for m in modules:
+                importlib.import_module(m)
 
     def register(self, name: str, obj: T | None = None) -> Any:
         """``register(name, obj)`` adds ``obj``; ``@register(name)`` decorates. A taken name raises."""
@@ -58,6 +69,7 @@ class Registry(Generic[T]):
         return deco
 
     def _add(self, name: str, obj: T) -> None:
+        self._load()  # the built-ins first, so that a new entry cannot take a built-in's name
         if not isinstance(name, str) or not name:
             raise DuplicateNameError(f"{self.kind} names must be non-empty strings, got {name!r}")
         if name in self._items:
@@ -66,6 +78,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The object registered as ``name``, else a :class:`UsageError` with close matches and the choices."""
+        self._load()
         try:
             return self._items[name]
         except (KeyError, TypeError):
@@ -73,31 +86,37 @@ class Registry(Generic[T]):
 
     def unknown(self, name: object) -> str:
         """The one-line message for an unknown ``name``."""
+        self._load()
         close = difflib.get_close_matches(str(name), list(self._items), n=3, cutoff=0.6)
-        guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        hint = f" ({self.hint})" if self.hint else ""
+        guess = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        hint = f"; {self.hint}" if self.hint else ""
         return f"unknown {self.kind} {name!r}{guess}; choose from: {', '.join(self._items) or 'none'}{hint}"
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._items)
 
     def items(self) -> list[tuple[str, T]]:
+        self._load()
         return list(self._items.items())
 
     def values(self) -> list[T]:
+        self._load()
         return list(self._items.values())
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._items)
 
     def __repr__(self) -> str:
-        return f"Registry({self.kind!r}, {self.names()})"
+        return f"Registry({self.kind!r}, {list(self._items)})"
 
 
 def lazy(path: str) -> Callable[..., Any]:

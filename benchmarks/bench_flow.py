@@ -5,7 +5,9 @@ the clip's 256x340). Rows, each the median of ``--rounds`` interleaved rounds:
 
 - ``tvl1`` one core: OpenCV's Dual TV-L1 (default settings, the I3D reference), one pair at a time;
 - ``tvl1`` all cores: the same in a pool of one single-threaded process per core (as ``prep flow``);
-- ``tvl1-torch`` CPU: one batch of ``--batch-size`` pairs with torch using every core;
+- ``tvl1-torch`` CPU: one batch of ``--batch-size`` pairs with torch on one thread, and on every core
+  (the runtime's threads, as ``prep flow --algo tvl1-torch --device cpu`` runs it); the line "per machine /
+  (per core x cores)" says whether the threads pay (target: >= 1, no collapse at 2 threads);
 - ``tvl1-torch`` CUDA (only with a GPU): batches of ``--cuda-batch-sizes`` at both sizes, with the
   peak GPU memory;
 - DIS (medium) one core, the fast alternative.
@@ -30,11 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _opencv_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> int:
-    import cv2
-
     from actionrec.data.flow import make_flow_fn
+    from actionrec.runtime import worker_init
 
-    cv2.setNumThreads(1)
+    worker_init()  # one thread per process, as prep flow's pool
     fn = make_flow_fn("tvl1")
     for a, b in pairs:
         fn(a[None], b[None])
@@ -57,6 +58,7 @@ def main() -> None:
 
     from actionrec.data.flow import make_flow_fn
     from actionrec.prep.common import default_workers
+    from actionrec.runtime import host_info, resolve_runtime
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("video", nargs="?", type=Path, default=ROOT / "tests/data/h264.mp4")
@@ -65,7 +67,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4, help="tvl1-torch batch on the CPU [4]")
     ap.add_argument("--cuda-batch-sizes", type=int, nargs="+", default=[32, 128])
     a = ap.parse_args()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {a.workers} cores; "
+    host = host_info()
+    print(f"{host['cpu']} ({host['available_cores']} cores, torch kernels {host['cpu_capability']}); "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {a.workers} cores used; "
           f"torch {torch.__version__}, OpenCV {cv2.__version__}")
 
     n_pairs = max(a.workers, a.batch_size)
@@ -73,11 +77,12 @@ def main() -> None:
     pairs = list(zip(gray[:-1], gray[1:]))
     cpu_torch = make_flow_fn("tvl1-torch", device="cpu")
     dis = make_flow_fn("dis", dis_preset="medium")
-    torch.set_num_threads(a.workers)
+    one_thread, all_threads = resolve_runtime(threads=1), resolve_runtime(threads=a.workers)
     prev = np.stack(gray[:a.batch_size])
     nxt = np.stack(gray[1:a.batch_size + 1])
+    all_threads.apply()
     cpu_torch(prev[:1], nxt[:1])  # warm-up
-    rows: dict[str, list[float]] = {"one": [], "all": [], "torch": [], "dis": []}
+    rows: dict[str, list[float]] = {"one": [], "all": [], "torch": [], "torch1": [], "dis": []}
     ctx = multiprocessing.get_context()
     with ctx.Pool(a.workers) as pool:
         pool.map(_opencv_pairs, [[pairs[0]]] * a.workers)  # warm-up: import cv2 in every worker
@@ -88,6 +93,11 @@ def main() -> None:
             t0 = time.perf_counter()
             done = sum(pool.map(_opencv_pairs, [[p] for p in pairs[:a.workers]], chunksize=1))
             rows["all"].append(done / (time.perf_counter() - t0))
+            one_thread.apply()
+            t0 = time.perf_counter()
+            cpu_torch(prev, nxt)
+            rows["torch1"].append(a.batch_size / (time.perf_counter() - t0))
+            all_threads.apply()
             t0 = time.perf_counter()
             cpu_torch(prev, nxt)
             rows["torch"].append(a.batch_size / (time.perf_counter() - t0))
@@ -100,7 +110,9 @@ def main() -> None:
     print(f"224x224 grayscale pairs, median of {a.rounds} interleaved rounds (pairs/s; ratio to OpenCV all cores)")
     print(f"  tvl1 (OpenCV)      one core          {med['one']:8.2f}   ({med['one'] / ref:.2f}x)")
     print(f"  tvl1 (OpenCV)      {a.workers} cores, {a.workers} procs   {ref:8.2f}   (1.00x)")
+    print(f"  tvl1-torch  CPU    1 thread, batch {a.batch_size}  {med['torch1']:8.2f}   ({med['torch1'] / ref:.2f}x)")
     print(f"  tvl1-torch  CPU    {a.workers} threads, batch {a.batch_size} {med['torch']:8.2f}   ({med['torch'] / ref:.2f}x)")
+    print(f"  tvl1-torch per machine / (per core x cores): {med['torch'] / (med['torch1'] * a.workers):.2f}")
     print(f"  dis medium (OpenCV) one core         {med['dis']:8.1f}   ({med['dis'] / ref:.0f}x)")
 
     if torch.cuda.is_available():

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from actionrec.errors import UsageError
 from actionrec.meta import Preprocess
+from actionrec.registry import Registry
 
 StateDict = dict[str, torch.Tensor]
 
@@ -54,23 +54,22 @@ class Converter:
     convert: Callable[..., Converted]
 
 
-_CONVERTERS: dict[str, Converter] = {}
+#: Source name → converter; the built-in sources register themselves at the first look-up.
+_CONVERTERS: Registry[Converter] = Registry("weight source", hint="or `auto` to recognise the file; `actionrec models` lists them",
+                                            autoload=("actionrec.convert.sources",))
 
 
 def register_converter(conv: Converter) -> Converter:
-    _CONVERTERS[conv.name] = conv
-    return conv
+    """Add a converter under ``conv.name`` (a taken name raises)."""
+    return _CONVERTERS.register(conv.name, conv)
 
 
 def list_converters() -> list[str]:
-    return list(_CONVERTERS)
+    return _CONVERTERS.names()
 
 
 def get_converter(name: str) -> Converter:
-    try:
-        return _CONVERTERS[name]
-    except KeyError:
-        raise UsageError(f"unknown source {name!r}; choose from auto, {', '.join(_CONVERTERS)}") from None
+    return _CONVERTERS.get(name)
 
 
 def detect(foreign: Foreign) -> list[Converter]:

@@ -4,7 +4,8 @@ Every loader returns ``(samples, class_names)``. Labels are 0-based indices into
 Paths in the returned samples are joined with ``root``. Videos that are listed but missing or
 empty are reported (count and first names) and left out.
 
-mmaction2 lists and 3D-ResNets JSON are read and written by :mod:`actionrec.data.listfiles`.
+mmaction2 lists and 3D-ResNets JSON are read and written by :mod:`actionrec.data.listfiles`. The format
+names and what each is are :mod:`actionrec.data.formats` (torch-free); its indexers (``_index_*``) are here.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import csv
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from actionrec.data.listfiles import (SUBSETS, AnnotationError, ListEntry, Sample, find_list, is_video_path,
                                       read_kh_json, read_lines, read_list, subset_name, write_kh_json, write_list)
+from actionrec.data.formats import FORMATS
 from actionrec.data.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "KINDS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
+__all__ = ["FORMATS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
            "is_video_path", "load_samples", "locate", "parse_hmdb51", "parse_kinetics", "parse_ucf101",
            "read_kh_json", "read_list", "read_ucf101_classes", "scan_folder", "stratified_split", "write_kh_json",
            "write_list"]
@@ -258,21 +259,17 @@ def _index_folder(root: Path, annotations: str | None, *, subset: str, val_fract
     return [Sample(rel, label) for rel, label in items], classes, root
 
 
-FORMATS: dict[str, Callable[..., Index]] = {"list": _index_list, "folder": _index_folder, "ucf101": _index_ucf101,
-                                            "hmdb51": _index_hmdb51, "kinetics": _index_kinetics}
-KINDS = tuple(FORMATS)
-
-
 def index_dataset(kind: str, *, root: str | os.PathLike, annotations: str | None = None, split: int = 1,
                   subset: str = "train", val_fraction: float = 0.2, seed: int = 0) -> Index:
     """The listed samples of a dataset, unchecked: ``(samples, class_names, root)`` with sample
     paths relative to the returned root (``root/<subset>`` for a folder dataset split into subfolders)."""
     if kind not in FORMATS:
-        raise AnnotationError(f"unknown dataset kind {kind!r}; choose from {', '.join(KINDS)}")
-    if kind != "folder" and annotations is None:
-        raise AnnotationError(f"dataset kind {kind!r} needs annotations (a list, split folder or CSV)")
-    return FORMATS[kind](Path(os.path.abspath(root)), annotations, split=split, subset=subset_name(subset),
-                         val_fraction=val_fraction, seed=seed)
+        raise AnnotationError(FORMATS.unknown(kind))
+    fmt = FORMATS.get(kind)
+    if fmt.needs_annotations and annotations is None:
+        raise AnnotationError(f"dataset format {kind!r} needs annotations (a list, split folder or CSV)")
+    return fmt.index(Path(os.path.abspath(root)), annotations, split=split, subset=subset_name(subset),
+                     val_fraction=val_fraction, seed=seed)
 
 
 def load_samples(kind: str, *, root: str, annotations: str | None = None, split: int = 1, subset: str = "train",
@@ -287,7 +284,8 @@ def load_samples(kind: str, *, root: str, annotations: str | None = None, split:
     """
     samples, classes, rootp = index_dataset(kind, root=root, annotations=annotations, split=split, subset=subset,
                                             val_fraction=val_fraction, seed=seed)
-    what = str(annotations) if kind == "list" else f"{kind} {subset_name(subset)} split {split}" if kind in ("ucf101", "hmdb51") else f"{kind} {root}"
+    what = (str(annotations) if kind == "list" else f"{kind} {subset_name(subset)} split {split}"
+            if FORMATS.get(kind).official_splits else f"{kind} {root}")
     if not samples:
         raise AnnotationError(f"{what}: no samples in subset {subset!r}")
     if not check:

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from actionrec.errors import UsageError
 from actionrec.registry import Registry
 
+if TYPE_CHECKING:  # numpy is imported where used: `actionrec prep --help` lists the algorithms without it
+    import numpy as np
+
 FLOW_BOUND = 20.0
 
-FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+FlowFn = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
 """``(prev, next)`` uint8 grayscale ``(N, H, W)`` → flow float32 ``(N, H, W, 2)`` in pixels (x, y)."""
 
 
@@ -69,17 +71,23 @@ def register_flow(name: str, *, batched: bool, summary: str) -> Callable:
 
 def quantize_flow(flow: np.ndarray, *, bound: float = FLOW_BOUND) -> np.ndarray:
     """float (..., 2) pixels → uint8 (..., 2) with ±bound → [0, 255]."""
+    import numpy as np
+
     scaled = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2 * bound))
     return np.round(scaled).astype(np.uint8)
 
 
 def dequantize_flow(flow_u8: np.ndarray, *, bound: float = FLOW_BOUND) -> np.ndarray:
     """uint8 → float32 pixels in [-bound, bound]."""
+    import numpy as np
+
     return flow_u8.astype(np.float32) * (2 * bound / 255.0) - bound
 
 
 def to_deepmind_range(flow_u8: np.ndarray) -> np.ndarray:
     """uint8 stored flow → DeepMind's I3D input range [-1, 1] (truncated at ±20 px, divided by 20)."""
+    import numpy as np
+
     return flow_u8.astype(np.float32) / 127.5 - 1.0
 
 
@@ -91,6 +99,8 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _pairs(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     a, b = np.asarray(prev), np.asarray(nxt)
     if a.ndim != 3 or a.dtype != np.uint8 or a.shape != b.shape or b.dtype != np.uint8:
         raise UsageError(f"flow needs two uint8 grayscale batches (N, H, W) of one shape, got {a.dtype} {a.shape} "
@@ -100,6 +110,8 @@ def _pairs(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_pair(calc: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> FlowFn:
     def fn(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         a, b = _pairs(prev, nxt)
         return np.stack([calc(x, y) for x, y in zip(a, b)]) if len(a) else np.zeros((*a.shape, 2), np.float32)
 
@@ -127,6 +139,7 @@ def _tvl1_opencv(opts: FlowOptions) -> FlowFn:
 @register_flow("tvl1-torch", batched=True,
                summary="the same TV-L1 in PyTorch, batches of pairs on a GPU (--device cuda) or the CPU")
 def _tvl1_torch(opts: FlowOptions) -> FlowFn:
+    import numpy as np
     import torch
 
     from actionrec.data.tvl1 import TVL1Params, tvl1_flow

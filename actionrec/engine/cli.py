@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from actionrec.data.formats import format_names
 from actionrec.errors import UsageError
 from actionrec.meta import LIMITS
 from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, add_threads_arg, backend_kwargs,
@@ -100,7 +101,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...; may be repeated)")
     g.add_argument("--root", help="videos directory (data.root)")
     g.add_argument("--list", help="list file '<path> <label>' (data.val_list, format 'list')")
-    g.add_argument("--format", choices=["list", "folder", "ucf101", "hmdb51", "kinetics"], help="data.format")
+    g.add_argument("--format", choices=format_names(), help="data.format")
     g.add_argument("--annotations", help="data.annotations (ucf101/hmdb51 split folder, kinetics csv)")
     g.add_argument("--split", type=int_arg(1), help="data.split")
     g.add_argument("--workers", type=int_arg(0, 1024), help="data.num_workers (0: decode in this process)")

@@ -12,7 +12,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from actionrec.config import ConfigError, DataConfig
 from actionrec.errors import UsageError
-from actionrec.meta import Preprocess
+from actionrec.meta import OVERRIDABLE, Preprocess
 from actionrec.runtime import worker_init
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ __all__ = ["preprocess_changes", "load_split", "build_dataset", "train_loader", 
 
 def preprocess_changes(data: DataConfig) -> dict[str, int | None]:
     """The preprocessing a recipe's data section sets (for :meth:`~actionrec.meta.Preprocess.override`)."""
-    return {name: getattr(data, name) for name in ("clip_len", "frame_stride", "resize_short", "crop_size")}
+    return {name: getattr(data, name) for name in OVERRIDABLE}
 
 
 def _resolve_path(value: str | None, root: Path, field: str) -> str | None:

@@ -88,15 +88,16 @@ def _run(out: Path, cfg: Config, fast: bool, t0: float, runtime: Runtime) -> Dem
     train(cfg)
     best = Path(cfg.output_dir) / "best.safetensors"
     log.info("3/4 evaluating %s on the validation videos", best)
+    # the demo's thread count, given explicitly: a default would reset torch to every core mid-run
     preds, metrics = evaluate_checkpoint(best, cfg.data, num_clips=2, num_crops=1, batch_size=16, backend="torch", optimize=False,
-                                         runtime=runtime)
+                                         threads=runtime.threads)
     write_report(out / "eval", preds, metrics, name="demo")
     # show a validation video the model gets right (the first one, if it gets none right)
     correct = (preds.probs.argmax(axis=1) == preds.labels).nonzero()[0]
     pick = int(correct[0]) if len(correct) else 0
     video = Path(preds.videos[pick])
     log.info("4/4 predicting %s", video)
-    predictor = Predictor(best, backend="torch", optimize=False, runtime=runtime)
+    predictor = Predictor(best, backend="torch", optimize=False, threads=runtime.threads)
     result = predictor.predict(video, topk=3)
     gif = annotate_video(video, out / "demo_prediction.gif", result.topk)
     label = predictor.meta.label(int(preds.labels[pick]))

@@ -23,7 +23,7 @@ import torch.nn as nn
 from actionrec.checkpoint import CheckpointError, load_state, load_state_dict_checked, read_meta, save_model, save_state
 from actionrec.config import Config, config_to_dict, save_config
 from actionrec.engine import distributed as D
-from actionrec.runtime import Runtime
+from actionrec.runtime import resolve_runtime
 from actionrec.engine.data import build_dataset, eval_loader, load_split, preprocess_changes, train_loader
 from actionrec.engine.logger import MetricsLogger, read_records
 from actionrec.engine.optim import LRSchedule, build_optimizer
@@ -140,14 +140,22 @@ def _find_resume(cfg: Config, resume: str | bool) -> Path | None:
 def train(cfg: Config, *, resume: str | bool = False, stop_after_epoch: int | None = None) -> TrainResult:
     """Train ``cfg``; ``resume`` is a training-state path or True for the newest in ``output_dir``.
 
-    ``stop_after_epoch`` ends the run after that epoch (as if killed there, for tests).
+    ``stop_after_epoch`` ends the run after that epoch (as if killed there, for tests). With
+    ``cfg.train.threads`` set, torch runs that many threads during the run and gets its own count back after.
     """
     info = D.init_distributed(cfg.train.device)
     try:
-        with _own_output_dir(Path(cfg.output_dir), info):
+        with _runtime(cfg, info), _own_output_dir(Path(cfg.output_dir), info):
             return _train(cfg, info, resume, stop_after_epoch)
     finally:
         D.shutdown()
+
+
+def _runtime(cfg: Config, info: D.DistInfo) -> contextlib.AbstractContextManager:
+    """``cfg.train.threads`` torch threads while the run lasts (threads have one owner: :mod:`actionrec.runtime`)."""
+    if not cfg.train.threads:
+        return contextlib.nullcontext()
+    return resolve_runtime(device=str(info.device), threads=cfg.train.threads).applied()
 
 
 @contextlib.contextmanager
@@ -176,16 +184,77 @@ def _diverged(what: str, ckpt_dir: Path) -> None:
     raise TrainingError(f"training diverged ({what}): lower optimizer.lr or set train.grad_clip{keep}")
 
 
-def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: int | None) -> TrainResult:
-    from tqdm import tqdm
+@dataclass
+class _Run:
+    """What one training run works with, built once by :func:`_setup`."""
 
-    if cfg.train.threads:
-        Runtime(device=str(info.device), threads=cfg.train.threads).apply()  # threads: the one owner is actionrec.runtime
-    out = Path(cfg.output_dir)
-    ckpt_dir = out / "checkpoints"
+    cfg: Config
+    info: D.DistInfo
+    model: nn.Module  # the network itself (its ``meta`` is the checkpoints' metadata)
+    net: nn.Module  # ``model``, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: Any  # torch.amp.GradScaler (disabled without AMP)
+    criterion: nn.Module
+    train_ds: Any
+    val_dl: Any  # None without validation
+    n_train: int
+    n_val: int
+    batches: int  # micro-batches per epoch
+    steps_per_epoch: int  # optimiser steps per epoch
+    use_amp: bool
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out / "checkpoints"
+
+    @property
+    def meta(self) -> Any:
+        return self.model.meta
+
+
+def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: int | None) -> TrainResult:
     resume_path = _find_resume(cfg, resume)
     seed_everything(cfg.seed + info.rank)
+    run = _setup(cfg, info, resume_path)
+    result = TrainResult(output_dir=run.out, epochs_done=0)
+    if resume_path is not None:
+        _restore(run, resume_path, result)
+    if info.is_main:
+        _prepare_output(run, result.epochs_done)
+    logger = MetricsLogger(run.out, start_epoch=result.epochs_done, tensorboard=cfg.train.tensorboard) if info.is_main else None
+    try:
+        for epoch in range(result.epochs_done, cfg.train.epochs):
+            rec = _train_epoch(run, epoch, logger)
+            e1 = epoch + 1
+            if run.val_dl is not None and _validates_after(cfg, e1):
+                _validate(run, e1, rec, result)
+            if logger:
+                logger.epoch(epoch=e1, **rec)
+                val = f" | val clip top-1 {rec['val_clip_top1']:.3f} video top-1 {rec['val_video_top1']:.3f}" if "val_video_top1" in rec else ""
+                log.info("epoch %d/%d: loss %.4f top-1 %.3f lr %.2e | %.1f s (%.2f s/step)%s", e1, cfg.train.epochs, rec["train_loss"],
+                         rec["train_top1"], rec["lr"], rec["epoch_time"], rec["step_time"], val)
+            result.history.append({"epoch": e1, **rec})
+            result.epochs_done = e1
+            if e1 % cfg.train.checkpoint_every == 0 or e1 == cfg.train.epochs or e1 == stop_after_epoch:
+                _save_training_state(run, result)
+            if stop_after_epoch is not None and e1 >= stop_after_epoch and e1 < cfg.train.epochs:
+                result.stopped_early = True
+                return result
+        if logger:
+            _finish(run, logger, result)
+    finally:
+        if logger:
+            logger.close()
+    return result
 
+
+def _setup(cfg: Config, info: D.DistInfo, resume_path: Path | None) -> _Run:
+    """Model (checked against the state to resume), data, optimiser and schedule of the run."""
     train_samples, class_names = load_split(cfg.data, "train")
     val_samples: list[Any] = []
     if cfg.eval.every > 0:
@@ -198,18 +267,7 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
         old = read_meta(resume_path)
         if (old.arch, old.num_classes) != (meta.arch, meta.num_classes):
             raise CheckpointError(f"{resume_path} holds a {old.arch} with {old.num_classes} classes; the config builds a {meta.arch} with {meta.num_classes}")
-    if cfg.model.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    model.to(info.device)
-    if info.distributed and cfg.model.sync_bn:
-        if info.device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        else:
-            log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA")
-    net: nn.Module = model
-    if info.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-
+    model, net = _place(model, cfg, info)
     train_ds = build_dataset(train_samples, meta.preprocess, cfg.data, train=True, seed=cfg.seed)
     val_dl = None
     if val_samples:
@@ -223,165 +281,209 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
     optimizer = build_optimizer(list(model.parameters()), cfg.optimizer)
     schedule = LRSchedule(cfg.optimizer.lr, cfg.schedule, epochs=cfg.train.epochs, steps_per_epoch=steps_per_epoch)
     use_amp = cfg.train.amp and info.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+    return _Run(cfg=cfg, info=info, model=model, net=net, optimizer=optimizer, schedule=schedule,
+                scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+                criterion=nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing), train_ds=train_ds, val_dl=val_dl,
+                n_train=len(train_samples), n_val=len(val_samples), batches=batches, steps_per_epoch=steps_per_epoch, use_amp=use_amp)
 
-    start_epoch, best_top1, best_epoch = 0, None, None
-    if resume_path is not None:
-        try:
-            state = load_state(resume_path)
-            load_state_dict_checked(model, state["model"], source=str(resume_path))
-            optimizer.load_state_dict(state["optimizer"])
-            if use_amp and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            start_epoch = int(state["epoch"])
-            best_top1, best_epoch = state.get("best_top1"), state.get("best_epoch")
-            rngs = state["rng"]
-            set_rng_state(rngs[info.rank] if len(rngs) == info.world_size else rngs[0])
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
-            if isinstance(e, CheckpointError):
-                raise
-            raise CheckpointError(f"{resume_path}: not a complete training state ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from e
-        if len(rngs) != info.world_size:
-            log.warning("resuming with %d processes from a run with %d: RNG streams of ranks > 0 differ", info.world_size, len(rngs))
-        if info.is_main:
-            log.info("resumed from %s (epoch %d)", resume_path, start_epoch)
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        # epoch checkpoints beyond the start belong to an abandoned run: pruning would keep them over
-        # this run's and --resume would pick them, so they go now
-        for e, path in epoch_checkpoints(ckpt_dir):
-            if e > start_epoch:
-                log.warning("removing %s: from a run past epoch %d, which this run replaces", path, start_epoch)
-                path.unlink()
-        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        log.info("training %s (%d classes, %.2fM trainable params) on %s x%d: %d train / %d val videos, %d steps/epoch",
-                 meta.arch, meta.num_classes, n_train / 1e6, info.device, info.world_size, len(train_samples), len(val_samples), steps_per_epoch)
-    logger = MetricsLogger(out, start_epoch=start_epoch, tensorboard=cfg.train.tensorboard) if info.is_main else None
-    result = TrainResult(output_dir=out, epochs_done=start_epoch, best_top1=best_top1, best_epoch=best_epoch)
+
+def _place(model: nn.Module, cfg: Config, info: D.DistInfo) -> tuple[nn.Module, nn.Module]:
+    """``(model, net)``: the model on the run's device and layout; ``net`` wraps it in DDP under torchrun."""
+    if cfg.model.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    model.to(info.device)
+    if info.distributed and cfg.model.sync_bn:
+        if info.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            log.warning("model.sync_bn ignored: SyncBatchNorm needs CUDA")
+    net: nn.Module = model
+    if info.distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    return model, net
+
+
+def _restore(run: _Run, resume_path: Path, result: TrainResult) -> None:
+    """Load weights, optimiser, scaler, epoch, best score and RNG streams of a training state into ``run``/``result``."""
+    info = run.info
     try:
-        for epoch in range(start_epoch, cfg.train.epochs):
-            net.train()
-            loader = train_loader(train_ds, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=epoch, rank=info.rank, world_size=info.world_size)
-            t0 = time.perf_counter()
-            tot_loss = tot_correct = tot_n = 0.0
-            skipped, step_time, lr = 0, 0.0, schedule(epoch * steps_per_epoch)
-            bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not info.is_main, leave=False, dynamic_ncols=True)
-            optimizer.zero_grad(set_to_none=True)
-            prev, stepped = None, False  # the last readable batch; whether this window has run a backward
-            for i, (batch, n_bad) in enumerate(loader):
-                if i >= batches:
-                    break
-                skipped += n_bad
-                step = epoch * steps_per_epoch + i // accum
-                lr = schedule.apply(optimizer, step)
-                last_micro = (i + 1) % accum == 0 or i + 1 == batches
-                ts = time.perf_counter()
-                if batch is None and info.distributed and prev is None:
-                    raise RuntimeError(f"rank {info.rank}: no video of the epoch's first batch could be read ({n_bad} skipped)")
-                # Under DDP or AMP, a batch whose videos all failed still runs a zero-weight pass over the last good
-                # batch, so that every rank joins the same gradient reductions and the AMP scaler sees gradients.
-                use = batch if batch is not None else (prev if info.distributed or use_amp else None)
-                if use is not None:
-                    prev = use
-                    x, y = use
-                    x, y = x.to(info.device, non_blocking=True), y.to(info.device, non_blocking=True)
-                    if cfg.model.channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last_3d)
-                    sync = contextlib.nullcontext() if (last_micro or not info.distributed) else net.no_sync()
-                    with sync, torch.autocast(info.device.type, dtype=torch.float16, enabled=use_amp):
-                        logits = net(x)
-                        loss = criterion(logits.float(), y)
-                    scaler.scale(loss * ((batch is not None) / accum)).backward()
-                    stepped = True
-                    if batch is not None:
-                        if not use_amp and not info.distributed and not math.isfinite(loss.item()):
-                            _diverged(f"epoch {epoch + 1}, step {i + 1}: the loss is {loss.item()}", ckpt_dir)
-                        tot_loss += loss.item() * len(y)
-                        tot_correct += (logits.argmax(1) == y).sum().item()
-                        tot_n += len(y)
-                if last_micro:
-                    if stepped:
-                        if cfg.train.grad_clip:
-                            scaler.unscale_(optimizer)
-                            nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-                        scaler.step(optimizer)
-                        scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    stepped = False
-                step_time += time.perf_counter() - ts
-                if batch is not None:
-                    bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
-                    if logger and (i // accum) % cfg.train.log_every == 0 and last_micro:
-                        logger.step(epoch=epoch + 1, step=step, loss=loss.item(), lr=lr)
-                bar.update(1)
-            bar.close()
-            loss_avg, acc, n_all = D.all_reduce_mean([tot_loss, tot_correct, tot_n], info.device)
-            if n_all == 0:
-                raise RuntimeError(f"epoch {epoch + 1}: no training batch could be read ({skipped} videos skipped)")
-            if not math.isfinite(loss_avg) and not use_amp:
-                _diverged(f"epoch {epoch + 1}: the mean loss is {loss_avg / n_all}", ckpt_dir)
-            bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
-            if bad:
-                _diverged(f"epoch {epoch + 1}: {len(bad)} weight tensors are non-finite (e.g. {bad[0]})", ckpt_dir)
-            rec: dict[str, Any] = {
-                "train_loss": loss_avg / n_all,
-                "train_top1": acc / n_all,
-                "lr": lr,
-                "epoch_time": time.perf_counter() - t0,
-                "step_time": step_time / max(batches, 1),
-            }
-            if skipped:
-                rec["train_skipped"] = skipped
-            e1 = epoch + 1
-            if val_dl is not None and cfg.eval.every > 0 and e1 >= cfg.eval.start_epoch and (e1 - cfg.eval.start_epoch) % cfg.eval.every == 0:
-                te = time.perf_counter()
-                rec.update(_evaluate(model, val_dl, info, len(val_samples), meta.num_classes, cfg.model.channels_last))
-                rec["eval_time"] = time.perf_counter() - te
-                top1 = rec.get("val_video_top1")
-                if top1 is not None and (best_top1 is None or top1 > best_top1):
-                    best_top1, best_epoch = top1, e1
-                    if info.is_main:
-                        save_model(model, out / "best.safetensors", meta=meta)
-            if info.is_main:
-                logger.epoch(epoch=e1, **rec)
-                val = f" | val clip top-1 {rec['val_clip_top1']:.3f} video top-1 {rec['val_video_top1']:.3f}" if "val_video_top1" in rec else ""
-                log.info("epoch %d/%d: loss %.4f top-1 %.3f lr %.2e | %.1f s (%.2f s/step)%s", e1, cfg.train.epochs, rec["train_loss"], rec["train_top1"], lr, rec["epoch_time"], rec["step_time"], val)
-            result.history.append({"epoch": e1, **rec})
-            result.epochs_done, result.best_top1, result.best_epoch = e1, best_top1, best_epoch
-            if e1 % cfg.train.checkpoint_every == 0 or e1 == cfg.train.epochs or e1 == stop_after_epoch:
-                rngs = D.all_gather_objects(get_rng_state())
-                if info.is_main:
-                    state = {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict() if use_amp else None,
-                        "epoch": e1,
-                        "best_top1": best_top1,
-                        "best_epoch": best_epoch,
-                        "rng": rngs,
-                        "config": config_to_dict(cfg),
-                    }
-                    save_state(state, ckpt_dir / f"epoch_{e1:04d}.safetensors", meta=meta)
-                    prune_checkpoints(ckpt_dir, cfg.train.keep_last)
-                D.barrier()
-            if stop_after_epoch is not None and e1 >= stop_after_epoch and e1 < cfg.train.epochs:
-                result.stopped_early = True
-                return result
-        if info.is_main:
-            save_model(model, out / "last.safetensors", meta=meta)
-            if best_top1 is None:  # no validation: the last model is the best we know
-                save_model(model, out / "best.safetensors", meta=meta)
-            try:
-                from actionrec.engine.visualize import plot_curves
+        state = load_state(resume_path)
+        load_state_dict_checked(run.model, state["model"], source=str(resume_path))
+        run.optimizer.load_state_dict(state["optimizer"])
+        if run.use_amp and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
+        result.epochs_done = int(state["epoch"])
+        result.best_top1, result.best_epoch = state.get("best_top1"), state.get("best_epoch")
+        rngs = state["rng"]
+        set_rng_state(rngs[info.rank] if len(rngs) == info.world_size else rngs[0])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{resume_path}: not a complete training state ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})") from e
+    if len(rngs) != info.world_size:
+        log.warning("resuming with %d processes from a run with %d: RNG streams of ranks > 0 differ", info.world_size, len(rngs))
+    if info.is_main:
+        log.info("resumed from %s (epoch %d)", resume_path, result.epochs_done)
 
-                logger.close()
-                plot_curves(read_records(out / "metrics.jsonl"), out / "curves.png")
-            except Exception as e:  # noqa: BLE001 - a plot must not fail a finished run
-                log.warning("could not plot training curves: %s", e)
-            log.info("done: %s (best val video top-1 %s at epoch %s)", out, f"{best_top1:.4f}" if best_top1 is not None else "n/a", best_epoch)
-    finally:
-        if logger:
-            logger.close()
-    return result
+
+def _prepare_output(run: _Run, start_epoch: int) -> None:
+    """Rank 0: the output folder and its ``config.yaml``; epoch checkpoints of an abandoned later run removed."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    save_config(run.cfg, run.out / "config.yaml")
+    # epoch checkpoints beyond the start belong to an abandoned run: pruning would keep them over
+    # this run's and --resume would pick them, so they go now
+    for e, path in epoch_checkpoints(run.ckpt_dir):
+        if e > start_epoch:
+            log.warning("removing %s: from a run past epoch %d, which this run replaces", path, start_epoch)
+            path.unlink()
+    n_params = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
+    log.info("training %s (%d classes, %.2fM trainable params) on %s x%d: %d train / %d val videos, %d steps/epoch", run.meta.arch,
+             run.meta.num_classes, n_params / 1e6, run.info.device, run.info.world_size, run.n_train, run.n_val, run.steps_per_epoch)
+
+
+def _train_epoch(run: _Run, epoch: int, logger: MetricsLogger | None) -> dict[str, Any]:
+    """One pass over the training set (``epoch`` counts from 0); returns the epoch's record (loss, top-1, lr, times)."""
+    from tqdm import tqdm
+
+    cfg, info, accum = run.cfg, run.info, run.cfg.train.accumulate_steps
+    run.net.train()
+    loader = train_loader(run.train_ds, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=epoch,
+                          rank=info.rank, world_size=info.world_size)
+    t0 = time.perf_counter()
+    totals = [0.0, 0.0, 0.0]  # summed loss, correct predictions, clips
+    skipped, step_time, lr = 0, 0.0, run.schedule(epoch * run.steps_per_epoch)
+    bar = tqdm(total=run.batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not info.is_main, leave=False, dynamic_ncols=True)
+    run.optimizer.zero_grad(set_to_none=True)
+    prev, stepped = None, False  # the last readable batch; whether this window has run a backward
+    for i, (batch, n_bad) in enumerate(loader):
+        if i >= run.batches:
+            break
+        skipped += n_bad
+        step = epoch * run.steps_per_epoch + i // accum
+        lr = run.schedule.apply(run.optimizer, step)
+        last_micro = (i + 1) % accum == 0 or i + 1 == run.batches
+        ts = time.perf_counter()
+        if batch is None and info.distributed and prev is None:
+            raise RuntimeError(f"rank {info.rank}: no video of the epoch's first batch could be read ({n_bad} skipped)")
+        # Under DDP or AMP, a batch whose videos all failed still runs a zero-weight pass over the last good
+        # batch, so that every rank joins the same gradient reductions and the AMP scaler sees gradients.
+        use = batch if batch is not None else (prev if info.distributed or run.use_amp else None)
+        if use is not None:
+            prev, stepped = use, True
+            loss = _forward_backward(run, use, counted=batch is not None, last_micro=last_micro, totals=totals,
+                                     where=f"epoch {epoch + 1}, step {i + 1}")
+        if last_micro:
+            _optimizer_step(run, stepped)
+            stepped = False
+        step_time += time.perf_counter() - ts
+        if batch is not None:
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+            if logger and (i // accum) % cfg.train.log_every == 0 and last_micro:
+                logger.step(epoch=epoch + 1, step=step, loss=loss.item(), lr=lr)
+        bar.update(1)
+    bar.close()
+    loss, top1 = _epoch_scores(run, epoch, totals, skipped)
+    rec: dict[str, Any] = {"train_loss": loss, "train_top1": top1, "lr": lr, "epoch_time": time.perf_counter() - t0,
+                           "step_time": step_time / max(run.batches, 1)}
+    if skipped:
+        rec["train_skipped"] = skipped
+    return rec
+
+
+def _forward_backward(run: _Run, batch: tuple[torch.Tensor, torch.Tensor], *, counted: bool, last_micro: bool,
+                      totals: list[float], where: str) -> torch.Tensor:
+    """Forward and backward one micro-batch ``(clips (B,C,T,H,W), labels (B,))``; a batch that is not ``counted``
+    (a stand-in for an unreadable one) runs with weight 0 and adds nothing to ``totals``. Returns the loss."""
+    cfg, info = run.cfg, run.info
+    x, y = batch
+    x, y = x.to(info.device, non_blocking=True), y.to(info.device, non_blocking=True)
+    if cfg.model.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    sync = contextlib.nullcontext() if (last_micro or not info.distributed) else run.net.no_sync()
+    with sync, torch.autocast(info.device.type, dtype=torch.float16, enabled=run.use_amp):
+        logits = run.net(x)
+        loss = run.criterion(logits.float(), y)
+    run.scaler.scale(loss * (counted / cfg.train.accumulate_steps)).backward()
+    if counted:
+        if not run.use_amp and not info.distributed and not math.isfinite(loss.item()):
+            _diverged(f"{where}: the loss is {loss.item()}", run.ckpt_dir)
+        totals[0] += loss.item() * len(y)
+        totals[1] += (logits.argmax(1) == y).sum().item()
+        totals[2] += len(y)
+    return loss
+
+
+def _optimizer_step(run: _Run, stepped: bool) -> None:
+    """End of an accumulation window: clip, step (if any backward ran), zero the gradients."""
+    if stepped:
+        if run.cfg.train.grad_clip:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.train.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+
+
+def _epoch_scores(run: _Run, epoch: int, totals: list[float], skipped: int) -> tuple[float, float]:
+    """Mean loss and top-1 over all ranks; stops the run if nothing was read or the loss or weights are not finite."""
+    loss_sum, correct, n_all = D.all_reduce_mean(totals, run.info.device)
+    if n_all == 0:
+        raise RuntimeError(f"epoch {epoch + 1}: no training batch could be read ({skipped} videos skipped)")
+    if not math.isfinite(loss_sum) and not run.use_amp:
+        _diverged(f"epoch {epoch + 1}: the mean loss is {loss_sum / n_all}", run.ckpt_dir)
+    bad = [name for name, t in run.model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        _diverged(f"epoch {epoch + 1}: {len(bad)} weight tensors are non-finite (e.g. {bad[0]})", run.ckpt_dir)
+    return loss_sum / n_all, correct / n_all
+
+
+def _validates_after(cfg: Config, e1: int) -> bool:
+    """Whether the recipe validates after epoch ``e1`` (counted from 1)."""
+    return cfg.eval.every > 0 and e1 >= cfg.eval.start_epoch and (e1 - cfg.eval.start_epoch) % cfg.eval.every == 0
+
+
+def _validate(run: _Run, e1: int, rec: dict[str, Any], result: TrainResult) -> None:
+    """Score the validation set into ``rec``; a new best video top-1 is saved as ``best.safetensors``."""
+    te = time.perf_counter()
+    rec.update(_evaluate(run.model, run.val_dl, run.info, run.n_val, run.meta.num_classes, run.cfg.model.channels_last))
+    rec["eval_time"] = time.perf_counter() - te
+    top1 = rec.get("val_video_top1")
+    if top1 is not None and (result.best_top1 is None or top1 > result.best_top1):
+        result.best_top1, result.best_epoch = top1, e1
+        if run.info.is_main:
+            save_model(run.model, run.out / "best.safetensors", meta=run.meta)
+
+
+def _save_training_state(run: _Run, result: TrainResult) -> None:
+    """``checkpoints/epoch_XXXX.safetensors``: weights, optimiser, scaler, best score and every rank's RNG streams."""
+    rngs = D.all_gather_objects(get_rng_state())
+    if run.info.is_main:
+        state = {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict() if run.use_amp else None,
+            "epoch": result.epochs_done,
+            "best_top1": result.best_top1,
+            "best_epoch": result.best_epoch,
+            "rng": rngs,
+            "config": config_to_dict(run.cfg),
+        }
+        save_state(state, run.ckpt_dir / f"epoch_{result.epochs_done:04d}.safetensors", meta=run.meta)
+        prune_checkpoints(run.ckpt_dir, run.cfg.train.keep_last)
+    D.barrier()
+
+
+def _finish(run: _Run, logger: MetricsLogger, result: TrainResult) -> None:
+    """Rank 0, after the last epoch: ``last.safetensors`` (and ``best`` without validation) and ``curves.png``."""
+    save_model(run.model, run.out / "last.safetensors", meta=run.meta)
+    if result.best_top1 is None:  # no validation: the last model is the best we know
+        save_model(run.model, run.out / "best.safetensors", meta=run.meta)
+    try:
+        from actionrec.engine.visualize import plot_curves
+
+        logger.close()
+        plot_curves(read_records(run.out / "metrics.jsonl"), run.out / "curves.png")
+    except Exception as e:  # noqa: BLE001 - a plot must not fail a finished run
+        log.warning("could not plot training curves: %s", e)
+    best = f"{result.best_top1:.4f}" if result.best_top1 is not None else "n/a"
+    log.info("done: %s (best val video top-1 %s at epoch %s)", run.out, best, result.best_epoch)

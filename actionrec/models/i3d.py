@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from actionrec.meta import ModelMeta, Preprocess
+from actionrec.meta import UNIT_RANGE, ModelMeta, Preprocess
 from actionrec.errors import UsageError
 from actionrec.models.registry import PretrainedCfg, register_model, register_pretrained
 
@@ -226,8 +226,9 @@ def i3d(*, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, *
         arch="i3d",
         num_classes=num_classes,
         modality="flow" if flow else "rgb",
-        preprocess=Preprocess(
-            clip_len=64, frame_stride=1, resize_short=256, crop_size=224, mean=(0.5,) * in_channels, std=(0.5,) * in_channels
+        preprocess=Preprocess(  # [0, 1] pixels (and stored flow) → [-1, 1]
+            clip_len=64, frame_stride=1, resize_short=256, crop_size=224,
+            mean=(UNIT_RANGE,) * in_channels, std=(UNIT_RANGE,) * in_channels,
         ),
         arch_kwargs={**({"in_channels": in_channels} if flow else {}), **kwargs},
     )

@@ -1,48 +1,21 @@
 """Name → builder and (architecture, tag) → pretrained-weights registries (timm style).
 
-This module imports nothing above :mod:`actionrec.errors`: architectures register themselves
-here (``@register_model``, :func:`register_pretrained`), and the layers above (converters,
-:mod:`actionrec.hub`, :mod:`actionrec.factory`) look them up.
+This module imports nothing but :mod:`actionrec.registry` (not even torch): architectures
+register themselves here (``@register_model``, :func:`register_pretrained`) when their module is
+imported, which the registries do at their first look-up (``autoload``), and the layers above
+(converters, :mod:`actionrec.hub`, :mod:`actionrec.factory`) look them up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch.nn as nn
+from actionrec.registry import Registry
 
-from actionrec.errors import UsageError
-
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
-_PRETRAINED: dict[str, PretrainedCfg] = {}
-
-
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Decorator: make a keyword-only builder available to :func:`build_model` under its name."""
-    _BUILDERS[fn.__name__] = fn
-    return fn
-
-
-def list_models() -> list[str]:
-    return sorted(_BUILDERS)
-
-
-def get_builder(name: str) -> Callable[..., nn.Module]:
-    try:
-        return _BUILDERS[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
-
-
-def build_model(name: str, *, num_classes: int | None = None, **kwargs: Any) -> nn.Module:
-    """The architecture ``name`` with fresh weights (no checkpoint); ``model.meta`` describes it.
-
-    Loading weights is :func:`actionrec.create_model` (``pretrained=``) / :func:`actionrec.load_model`.
-    """
-    builder = get_builder(name)
-    return builder(**kwargs) if num_classes is None else builder(num_classes=num_classes, **kwargs)
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 
 @dataclass(frozen=True)
@@ -64,21 +37,44 @@ class PretrainedCfg:
         return f"{self.arch}_{self.tag}"
 
 
+_BUILTIN = ("actionrec.models.video_resnet", "actionrec.models.i3d")  # register themselves when imported
+_BUILDERS: Registry[Callable[..., nn.Module]] = Registry("model", hint="`actionrec models` lists them", autoload=_BUILTIN)
+_PRETRAINED: Registry[PretrainedCfg] = Registry("weight set", hint="`actionrec models` lists them, or pass a checkpoint path",
+                                                autoload=_BUILTIN)
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: make a keyword-only builder available to :func:`build_model` under its name (a taken name raises)."""
+    return _BUILDERS.register(fn.__name__, fn)
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILDERS.names())
+
+
+def get_builder(name: str) -> Callable[..., nn.Module]:
+    return _BUILDERS.get(name)
+
+
+def build_model(name: str, *, num_classes: int | None = None, **kwargs: Any) -> nn.Module:
+    """The architecture ``name`` with fresh weights (no checkpoint); ``model.meta`` describes it.
+
+    Loading weights is :func:`actionrec.create_model` (``pretrained=``) / :func:`actionrec.load_model`.
+    """
+    builder = get_builder(name)
+    return builder(**kwargs) if num_classes is None else builder(num_classes=num_classes, **kwargs)
+
+
 def register_pretrained(cfg: PretrainedCfg) -> PretrainedCfg:
-    _PRETRAINED[cfg.name] = cfg
-    return cfg
+    """Add a known weight set under ``cfg.name`` (a taken name raises)."""
+    return _PRETRAINED.register(cfg.name, cfg)
 
 
 def list_pretrained() -> list[str]:
     """Names of the known weight sets (``arch_tag``), e.g. ``["i3d_kinetics400"]``."""
-    return sorted(_PRETRAINED)
+    return sorted(_PRETRAINED.names())
 
 
 def get_pretrained(name: str, tag: str | None = None) -> PretrainedCfg:
     """A known weight set by full name (``i3d_kinetics400``) or by architecture and tag (``i3d``, ``kinetics400``)."""
-    key = name if tag is None else f"{name}_{tag}"
-    try:
-        return _PRETRAINED[key]
-    except KeyError:
-        known = ", ".join(list_pretrained()) or "none"
-        raise UsageError(f"no known weights {key!r} (known: {known}); pass a checkpoint path instead") from None
+    return _PRETRAINED.get(name if tag is None else f"{name}_{tag}")

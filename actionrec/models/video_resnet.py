@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from actionrec.meta import ModelMeta, Preprocess
+from actionrec.meta import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, UNIT_RANGE, ModelMeta, Preprocess
 from actionrec.models.registry import register_model
 
 __all__ = [
@@ -37,10 +37,6 @@ __all__ = [
     "r2plus1d_mm_18",
     "r2plus1d_mm_34",
 ]
-
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
-
 
 def midplanes_2plus1d(n_in: int, n_out: int, t: int = 3, d: int = 3) -> int:
     """The R(2+1)D paper's mid-channel rule ``M = ⌊t·d²·N_in·N_out / (d²·N_in + t·N_out)⌋``.
@@ -327,7 +323,7 @@ def _video_resnet(
     flow = in_channels == 2
     pre = preprocess or Preprocess(clip_len=16, frame_stride=1, resize_short=128, crop_size=112, mean=KINETICS_MEAN, std=KINETICS_STD)
     if flow:
-        pre = dataclasses.replace(pre, mean=(0.5, 0.5), std=(0.5, 0.5))
+        pre = dataclasses.replace(pre, mean=(UNIT_RANGE,) * 2, std=(UNIT_RANGE,) * 2)  # stored flow: [0, 1] → [-1, 1]
     model.meta = ModelMeta(
         arch=arch,
         num_classes=num_classes,
@@ -372,7 +368,7 @@ def r2plus1d_34(*, num_classes: int = 400, in_channels: int = 3, **kwargs: Any) 
 
 # mmaction2's R(2+1)D configs: 8 frames 8 apart, short side 256, centre crop 224, ImageNet mean/std.
 MMACTION2_PREPROCESS = Preprocess(
-    clip_len=8, frame_stride=8, resize_short=256, crop_size=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+    clip_len=8, frame_stride=8, resize_short=256, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from actionrec.data.formats import list_kinds
 from actionrec.options import add_runtime_args, int_arg
 
 
@@ -52,7 +53,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
                       description="Write mmaction2 lists as its build_file_list.py does (and 3D-ResNets JSON with --json). "
                                   "Listed videos that are missing, empty or without frames are left out, named and "
                                   "counted (all in OUT/left_out.txt); the exit status is then 1.")
-    p.add_argument("kind", choices=("ucf101", "hmdb51", "kinetics", "folder"))
+    p.add_argument("kind", choices=list_kinds())
     p.add_argument("root", help="folder of videos (class subfolders)")
     p.add_argument("out", help="folder for the list files")
     p.add_argument("--annotations", help="split-file folder (ucf101, hmdb51) or CSV (kinetics)")

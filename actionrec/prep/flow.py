@@ -1,22 +1,25 @@
 """``actionrec prep flow``: optical flow of frame folders or videos, two 8-bit JPEGs per frame pair.
 
-``SRC/<class>/<name>/img_*.jpg`` (frame folders with ``n_frames``) or, when ``SRC`` has none,
-``SRC/<class>/<name>.<ext>`` (videos, decoded once, no frames written) → ``DST/<class>/<name>/
-flow_x_00001.jpg``, ``flow_y_00001.jpg`` … (pair k = frames k → k+1) plus ``n_flow``; see
-:mod:`actionrec.data.flow` for the ±20 → [0, 255] convention and the algorithms. One-pair-at-a-time
-algorithms (OpenCV's) run in a pool of processes over chunks of frame pairs, so every core stays
-busy even on one long frame folder; batched ones (``tvl1-torch``) run in this process on one device
-(:mod:`actionrec.prep.flow_batched`). A video's folder appears only when all of its pairs are written
-and verified, under the output lock (see :mod:`actionrec.prep.common`).
+``SRC/<class>/<name>/img_*.jpg`` (frame folders: ours with ``n_frames``, or consecutive ``img_*.jpg``
+from another tool, numbered from 0 or 1) or, when ``SRC`` has none, ``SRC/<class>/<name>.<ext>``
+(videos, decoded once, no frames written) → ``DST/<class>/<name>/flow_x_00001.jpg``,
+``flow_y_00001.jpg`` … (pair k = frames k → k+1) plus ``n_flow``; see :mod:`actionrec.data.flow` for
+the ±20 → [0, 255] convention and the algorithms. One-pair-at-a-time algorithms (OpenCV's) run in a
+pool of single-threaded processes over chunks of frame pairs, so every core stays busy even on one
+long frame folder; batched ones (``tvl1-torch``) run in batches on a GPU from this process, or on the
+CPU in single-threaded worker processes (:mod:`actionrec.prep.flow_batched`). A video's folder appears
+only when all of its pairs are written and verified, under the output lock (see
+:mod:`actionrec.prep.common`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -141,13 +144,14 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
              dis_preset: str = "medium", workers: int | None = None, shard: str | None = None, chunk: int = 8,
              device: str | None = None, threads: int | None = None, batch_size: int = 16,
              progress: bool = True) -> PrepReport:
-    """Flow for every complete frame folder under ``frames`` (those with ``n_frames``) or, when there is
+    """Flow for every frame folder under ``frames`` (see :func:`find_flow_sources`) or, when there is
     none, every video under it, into ``dst``.
 
     Batched algorithms run on ``device`` (default: ``cuda:LOCAL_RANK`` when CUDA is available, else
-    the CPU) in batches of ``batch_size`` same-size pairs, torch running ``threads`` threads (default: the
-    available cores), with ``workers`` threads reading and writing images; the others run in ``workers``
-    single-threaded processes over chunks of ``chunk`` pairs.
+    the CPU) in batches of ``batch_size`` same-size pairs, with ``workers`` threads reading and writing
+    images; on a GPU this process computes (torch using ``threads`` threads, default the available
+    cores), on the CPU ``workers`` single-threaded processes share each batch. The others run in
+    ``workers`` single-threaded processes over chunks of ``chunk`` pairs.
     Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
     from actionrec.data.flow import FLOW_ALGORITHMS
@@ -172,7 +176,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     if batched:
         from actionrec.runtime import resolve_runtime
 
-        resolve_runtime(device=opts["device"], threads=threads).apply()  # torch's threads in this process
+        resolve_runtime(device=opts["device"], threads=threads).apply()  # this process's torch threads (GPU work)
     shard_ = parse_shard(shard)
     sources = take_shard(find_flow_sources(frames), shard_)
     with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
@@ -184,7 +188,6 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
                  chunk: int, batch_size: int, progress: bool) -> PrepReport:
     from tqdm import tqdm
 
-    from actionrec.data.flow import FLOW_ALGORITHMS
     from actionrec.data.frames import list_frames
 
     algo = opts["algo"]
@@ -220,7 +223,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
         tasks += [(str(rel), source, str(tmp), s, e, opts) for source, s, e in chunks]
     log.info("flow (%s): %d sources in this shard, %d to do, %d tasks", algo, len(sources), len(pending), len(tasks))
     total_pairs = None if any(v is not None for _, v in sources) else sum(t[4] - t[3] for t in tasks)
-    bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
+    bar = None
 
     def record(result: tuple) -> None:
         key, n, err = result
@@ -248,26 +251,40 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             report.done.append(key)
 
     try:
-        if FLOW_ALGORITHMS.get(algo).batched:
-            from actionrec.data.flow import make_flow_fn
-            from actionrec.prep.flow_batched import run_batched
-
-            for r in run_batched(tasks, make_flow_fn(algo, flow_options(opts)), read=_read_task,
-                                 write=functools.partial(write_pair, bound=opts["bound"], quality=opts["quality"]),
-                                 batch_size=batch_size, threads=workers):
+        with _computer(opts, workers, len(tasks)) as run:  # worker processes first, then this process's threads
+            bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
+            for r in run(tasks, batch_size, workers):
                 record(r)
-        elif workers <= 1 or len(tasks) <= 1:
-            for t in tasks:
-                record(flow_chunk(t))
-        else:
-            with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=pool_init) as pool:
-                for r in pool.imap_unordered(flow_chunk, tasks):
-                    record(r)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for tmp, *_ in pending.values():
             shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+@contextlib.contextmanager
+def _computer(opts: dict, workers: int, n_tasks: int) -> Iterator[Callable[[list, int, int], Iterator[tuple]]]:
+    """``run(tasks, batch_size, workers)`` → (key, pairs done, error) per task, for the algorithm of ``opts``:
+    batched ones through :mod:`actionrec.prep.flow_batched`, the others chunk by chunk in a pool of
+    single-threaded processes (or in this process, made single-threaded, for one worker or one task)."""
+    from actionrec.data.flow import FLOW_ALGORITHMS
+
+    if FLOW_ALGORITHMS.get(opts["algo"]).batched:
+        from actionrec.prep.flow_batched import batch_computer, run_batched
+
+        write = functools.partial(write_pair, bound=opts["bound"], quality=opts["quality"])
+        with batch_computer(opts["algo"], flow_options(opts), workers=max(1, min(workers, n_tasks * 64))) as comp:
+            yield lambda tasks, batch_size, threads: run_batched(tasks, comp, read=_read_task, write=write,
+                                                                 batch_size=batch_size, threads=threads)
+    elif workers <= 1 or n_tasks <= 1:
+        from actionrec.runtime import worker_init
+
+        worker_init()  # this process computes alone: one thread, as a pool worker would
+        yield lambda tasks, *_: map(flow_chunk, tasks)
+    else:
+        with multiprocessing.get_context().Pool(min(workers, n_tasks), initializer=pool_init) as pool:
+            yield lambda tasks, *_: pool.imap_unordered(flow_chunk, tasks)
 
 
 def _flow_device(device: str | None) -> str:
@@ -276,7 +293,10 @@ def _flow_device(device: str | None) -> str:
 
     from actionrec.runtime import resolve_device
 
-    return resolve_device(device or "auto", local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        return resolve_device(device or "auto", local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    except UsageError as e:
+        raise UsageError(f"--device: {e}") from None
 
 
 def _cpu_only(device: str | None, algo: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actionrec.data.annotations import AnnotationError, Sample, check_media, index_dataset, write_kh_json, write_list
+from actionrec.data.formats import FORMATS, list_kinds
 from actionrec.data.frames import read_n_frames
 from actionrec.errors import ActionrecError, UsageError
 from actionrec.io import write_text_atomic
@@ -58,12 +59,13 @@ class ListsReport:
 def list_name(kind: str, subset: str, split: int, *, frames: bool) -> str:
     """mmaction2's name for a list file (``ucf101_val_split_1_rawframes.txt``)."""
     media = "rawframes" if frames else "videos"
-    return f"{kind}_{subset}_split_{split}_{media}.txt" if kind in ("ucf101", "hmdb51") else f"{kind}_{subset}_list_{media}.txt"
+    return (f"{kind}_{subset}_split_{split}_{media}.txt" if FORMATS.get(kind).official_splits
+            else f"{kind}_{subset}_list_{media}.txt")
 
 
 def json_name(kind: str, split: int) -> str:
     """The file name 3D-ResNets' ``util_scripts`` give their JSON (``ucf101_01.json``, ``hmdb51_1.json``)."""
-    return {"ucf101": f"ucf101_0{split}.json", "hmdb51": f"hmdb51_{split}.json"}.get(kind, f"{kind}.json")
+    return FORMATS.get(kind).json_file(split)
 
 
 def _with_frame_counts(samples: list[Sample], base: Path) -> tuple[list[Sample], list[str]]:
@@ -91,12 +93,15 @@ def build_lists(kind: str, root: str | Path, out: str | Path, *, annotations: st
     ``root`` holds the videos; ``frames`` (optional) the extracted frame folders, in which case
     the lists name frame folders relative to ``frames`` with their ``n_frames``.
     """
+    fmt = FORMATS.get(kind)  # an unknown kind: close matches
+    if not fmt.lists:
+        raise UsageError(f"prep lists: format {kind!r} is already a list (nothing to write); choose from {', '.join(list_kinds())}")
     if json_out and frames is None:
         raise UsageError("--json needs --frames: 3D-ResNets JSON gives each video's frame count (segment)")
     out = Path(out)
     base = Path(os.path.abspath(frames if frames is not None else root))
     report = ListsReport()
-    if kind in ("folder", "kinetics"):
+    if not fmt.official_splits:
         splits = (1,)
     for split in splits:
         per_subset: dict[str, list[Sample]] = {}

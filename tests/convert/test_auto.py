@@ -16,6 +16,8 @@ import actionrec
 from actionrec.convert import convert_checkpoint, sniff_format
 from actionrec.errors import UsageError
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 DATA = Path(__file__).parents[1] / "data"
 
 

@@ -21,6 +21,8 @@ from actionrec.errors import UsageError
 from tests.convert.seeded import seeded_array, seeded_input
 from tests.convert.test_torch_sources import _gluoncv_r2plus1d_keys
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 DATA = Path(__file__).parents[1] / "data"
 REF = json.loads((DATA / "reference" / "mindvideo.json").read_text())
 TINY = {"big": (32, 40), "steps": (2,), "conv.weight": (4, 2, 1, 3, 3), "bn.bn2d.moving_mean": (4,),

@@ -20,6 +20,8 @@ from actionrec.convert import convert_checkpoint
 from actionrec.errors import UsageError
 from tests.convert.seeded import seeded_array, seeded_input
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 REF = json.loads((Path(__file__).parents[1] / "data" / "reference" / "mmaction2_r2plus1d.json").read_text())
 
 # What an mmengine runner stores in meta["cfg"] (Config.pretty_text), cut to the parts we read.

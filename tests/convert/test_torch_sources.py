@@ -12,6 +12,8 @@ from actionrec.checkpoint import CheckpointError, load_state_dict_checked
 from actionrec.convert import convert_checkpoint
 from actionrec.models.video_resnet import midplanes_2plus1d
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 
 def _randomise_bn(model):
     torch.manual_seed(0)

@@ -91,7 +91,7 @@ def test_folder_with_given_train_val(tmp_path):
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(AnnotationError, match="unknown dataset kind"):
+    with pytest.raises(AnnotationError, match="unknown dataset format .ssv2."):
         load_samples("ssv2", root=str(tmp_path))
     with pytest.raises(AnnotationError, match="classInd.txt"):
         parse_ucf101(tmp_path)

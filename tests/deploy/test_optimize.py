@@ -9,6 +9,8 @@ from actionrec.deploy.backends import load_backend
 from actionrec.meta import ModelMeta
 from tests.deploy.conftest import tiny_model
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 
 @pytest.mark.parametrize("arch", ["r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18", "i3d"])
 def test_fast_path_is_exact_and_folds_every_bn(arch):

@@ -7,6 +7,8 @@ from actionrec.deploy.backends import load_backend
 from actionrec.deploy.predictor import OnnxPredictor, TorchPredictor
 from tests.deploy.conftest import tiny_model
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

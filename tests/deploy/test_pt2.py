@@ -22,7 +22,8 @@ from actionrec.deploy.pt2 import cached_pt2_path, cpu_flags, cxx_compiler, expor
 from actionrec.errors import UsageError
 from tests.deploy.conftest import tiny_model
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(cxx_compiler() is None, reason="pt2 export needs a C++ compiler (g++)")]
+pytestmark = [pytest.mark.slow, pytest.mark.numerics,
+              pytest.mark.skipif(cxx_compiler() is None, reason="pt2 export needs a C++ compiler (g++)")]
 
 DATA = Path(__file__).parents[1] / "data"
 CLASSES = ["a", "b", "c", "d", "e"]

@@ -12,6 +12,8 @@ from actionrec.deploy.backends import load_backend
 from actionrec.deploy.quantize import quantize_onnx, quantize_torch, stem_convs, top1_agreement
 from tests.deploy.conftest import tiny_model
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 DATA = __import__("pathlib").Path(__file__).parents[1] / "data"
 
 

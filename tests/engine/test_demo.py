@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from actionrec.cli import main
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 
 def test_demo_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--fast", "--out", str(tmp_path / "demo"), "--threads", "2"]) == 0
+    import torch
+
+    from actionrec.runtime import resolve_runtime
+
+    with resolve_runtime(threads=2).applied():
+        assert main(["demo", "--fast", "--out", str(tmp_path / "demo"), "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 2  # the caller's threads are back after the demo
     text = capsys.readouterr().out
     assert "demo finished" in text and "video-level top-1" in text
     d = tmp_path / "demo"
     for rel in ("data/train.txt", "run/best.safetensors", "run/curves.png", "eval/confusion.png", "eval/predictions.npz", "demo_prediction.gif"):
         assert (d / rel).is_file(), rel
+    # one thread count for the whole run: evaluation did not fall back to every core
+    assert json.loads((d / "eval" / "metrics.json").read_text())["runtime"]["threads"] == 1
     from PIL import Image
 
     with Image.open(d / "demo_prediction.gif") as im:

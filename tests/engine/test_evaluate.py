@@ -12,6 +12,8 @@ from actionrec.cli import main
 from actionrec.engine.evaluate import Predictions, fuse_predictions, write_summary
 from actionrec.engine.metrics import summarize
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 CLASSES = ["a", "b", "c"]
 
 

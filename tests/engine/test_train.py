@@ -15,12 +15,16 @@ from actionrec.config import ConfigError
 from actionrec.data.annotations import AnnotationError
 from actionrec.engine.train import train
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
 
-def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa: ANN001
+
+def test_short_run_writes_outputs(make_config) -> None:  # noqa: ANN001
+    """Outputs, their names and rotation; no loss figure (that would depend on the host's kernels)."""
     cfg = make_config(train={"epochs": 6, "keep_last": 2}, optimizer={"lr": 0.1}, eval={"start_epoch": 5, "every": 1})
     result = train(cfg)
     losses = [h["train_loss"] for h in result.history]
     assert len(losses) == 6 and all(math.isfinite(x) for x in losses)  # learning itself: the test below
+    assert result.best_epoch in (5, 6) and 0.0 <= result.best_top1 <= 1.0  # validated after epochs 5 and 6 only
     out = Path(cfg.output_dir)
     for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "best.safetensors", "last.safetensors", "curves.png"):
         assert (out / name).is_file(), name
@@ -41,16 +45,18 @@ def test_short_run_lowers_loss_and_writes_outputs(make_config) -> None:  # noqa:
 
 
 def test_training_fits_a_handful_of_videos(make_config) -> None:  # noqa: ANN001
-    """Learning, with a margin no host's kernels can eat: 4 videos (one per class) memorised in 40 steps.
+    """Learning, with a margin no host's kernels can eat: 4 videos (one per class) fitted in 40 steps.
 
-    A threshold on a short run's loss drop depends on the kernels (it failed on an AVX-512 host without
-    AMX); fitting four clips from chance (ln 4 = 1.39) to well below it does not.
+    A threshold on a short run's loss drop depends on the kernels (one failed on an AVX-512 host without
+    AMX). Here the loss starts at chance (ln 4 = 1.39) and ends at 0.04-0.16 on this problem for seeds 0-4
+    (AVX2; torch's non-vectorised kernels alike): a trajectory changed by other kernels lands
+    in that spread, far below the bound of half the first epoch's loss.
     """
-    cfg = make_config("fit", data={"train_list": "val.txt", "batch_size": 4, "num_workers": 0},
+    cfg = make_config("fit", model={"widths": [8, 16, 16, 16]}, data={"train_list": "val.txt", "batch_size": 4, "num_workers": 0},
                       train={"epochs": 40, "keep_last": 1, "log_every": 100}, eval={"every": 0},
                       optimizer={"name": "adamw", "lr": 0.01, "weight_decay": 0.0}, schedule={"name": "cosine", "warmup_epochs": 0})
     losses = [h["train_loss"] for h in train(cfg).history]
-    assert losses[0] > 1.0 and min(losses[-5:]) < 0.7 * losses[0], losses  # here: 1.38 → 0.42
+    assert losses[0] > 1.0 and min(losses[-5:]) < 0.5 * losses[0], losses
 
 
 def test_resume_is_exact(make_config) -> None:  # noqa: ANN001

@@ -16,6 +16,8 @@ from actionrec.data.tvl1 import TVL1Params, tvl1_flow
 from actionrec.data.video import VideoReader
 from actionrec.errors import UsageError
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -10,6 +10,8 @@ from actionrec.models.i3d import same_padding
 from tests.conftest import DATA
 from tests.models.detparams import deterministic_input, deterministic_state
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 
 def test_parameter_count():
     # DeepMind's checkpoint holds 12,689,984 parameters (BN without scale); ours adds the

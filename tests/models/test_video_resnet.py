@@ -8,6 +8,8 @@ from actionrec.models.video_resnet import midplanes_2plus1d
 from tests.conftest import DATA
 from tests.models.detparams import deterministic_input, deterministic_state
 
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
 REF = json.loads((DATA / "reference" / "torchvision_video_resnets.json").read_text())
 
 # Published parameter counts (torchvision weight metadata; GluonCV's table gives 61.8 M for R(2+1)D-34).

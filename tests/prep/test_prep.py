@@ -158,3 +158,48 @@ def test_flow_algorithms_see_the_motion(algo):
     assert flow.shape == (72, 48, 2)
     assert np.median(flow[10:-10, 10:-10, 0]) == pytest.approx(3, abs=0.6)
     assert abs(np.median(flow[10:-10, 10:-10, 1])) < 0.5
+
+
+def _foreign_frames(root: Path, n: int = 6, start: int = 1, skip: int | None = None) -> Path:
+    """A frame folder as ffmpeg or mmaction2's build_rawframes write it: img_00001.jpg ... and no n_frames."""
+    import cv2
+
+    frames = VideoReader(DATA / "short.mp4").get_frames(range(n))
+    root.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        if start + i != skip:
+            cv2.imwrite(str(root / f"img_{start + i:05d}.jpg"), f[..., ::-1])
+    return root
+
+
+def test_flow_of_frame_folders_made_by_other_tools(tmp_path, capsys):
+    src = tmp_path / "rawframes"
+    _foreign_frames(src / "walk" / "v1")
+    _foreign_frames(src / "walk" / "v2", start=0)  # ffmpeg's -start_number 0
+    _foreign_frames(src / "run" / "gap", skip=4)
+    out = tmp_path / "flow"
+    assert main(["prep", "flow", str(src), str(out), "--algo", "dis", "--workers", "1", "--no-progress"]) == 1  # one failed
+    text = capsys.readouterr()
+    assert "2 done" in text.out
+    assert "frame 4 is missing" in text.out + text.err and "gap" in text.out + text.err
+    assert (out / "walk" / "v1" / "n_flow").read_text().strip() == "5"
+    assert (out / "walk" / "v2" / "n_flow").read_text().strip() == "5"
+    assert not (out / "run" / "gap").exists()
+
+
+def test_prep_with_nothing_to_do_says_why(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "notes").mkdir(parents=True)
+    (empty / "notes" / "readme.txt").write_text("no frames here")
+    assert main(["prep", "flow", str(empty), str(tmp_path / "flow"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to compute flow for" in err and "img_00001.jpg" in err and len(err.strip().splitlines()) == 1
+    assert main(["prep", "frames", str(empty), str(tmp_path / "frames"), "--no-progress"]) == 2
+    assert "no videos to extract frames from" in capsys.readouterr().err
+
+
+def test_prep_pools_run_one_thread_per_process():
+    code = ("import torch, cv2; from actionrec.prep.common import pool_init; torch.set_num_threads(2); pool_init(); "
+            "print(torch.get_num_threads(), cv2.getNumThreads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "1"]

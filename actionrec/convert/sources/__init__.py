@@ -1,4 +1,5 @@
-"""One module per weight source; importing them registers their converters (in this order)."""
+"""One module per weight source; importing them registers their converters (in this order). The converter
+registry (:mod:`actionrec.convert.registry`) imports this package at its first look-up."""
 
 from actionrec.convert.sources import (  # noqa: F401
     gluoncv,

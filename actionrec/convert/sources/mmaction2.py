@@ -81,7 +81,7 @@ def preprocess_from_config(text: str) -> Preprocess:
         "resize_short": _int(pipeline, r"scale\s*=\s*\(\s*-1\s*,\s*(\d+)\s*\)"),
         "crop_size": _int(pipeline, r"crop_size\s*=\s*(\d+)"),
     }
-    return dataclasses.replace(pre, **{k: v for k, v in changes.items() if v is not None})
+    return pre.override(arch="mmaction2 config", warn=False, **changes)  # checked: bounds, crop ≤ resize
 
 
 def _class_names(f: Foreign) -> list[str] | None:
