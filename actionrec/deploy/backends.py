@@ -68,7 +68,7 @@ def _ort_provider(name: str) -> Callable[[], bool]:
     return check
 
 
-_P = "actionrec.deploy.predictor:"
+_P = "actionrec.deploy.loaders:"
 for _spec in (
     BackendSpec("torch", "PyTorch; on the CPU the exact fast path (BN folded, channels-last; --no-optimize: the plain model)",
                 lazy(_P + "load_torch"), devices=("cpu", "cuda"), precisions=("fp32", "fp16", "bf16")),

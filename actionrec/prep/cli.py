@@ -29,16 +29,22 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     _common(p)
     p.set_defaults(func=_frames)
 
-    from actionrec.data.flow import FLOW_ALGORITHMS
+    from actionrec.data.flow import FLOW_ALGORITHMS  # torch-free: the registry's names and summaries only
 
-    p = ps.add_parser("flow", help="optical flow of frame folders or videos (flow_x_/flow_y_ JPEGs, ±20 px → 0..255)")
-    p.add_argument("frames", help="folder of frame folders (from `actionrec prep frames`) or, if it has none, of videos")
+    p = ps.add_parser("flow", help="optical flow of frame folders or videos (flow_x_/flow_y_ JPEGs, ±20 px → 0..255)",
+                      description="Optical flow of every frame folder under FRAMES (ours, with n_frames, or consecutive "
+                      "img_00001.jpg ... from ffmpeg or mmaction2's build_rawframes, numbered from 0 or 1) or, if it has "
+                      "none, of every video under it. Threads: --workers single-threaded processes compute (OpenCV's "
+                      "algorithms, and tvl1-torch on the CPU); tvl1-torch on a GPU computes in this process "
+                      "(--threads torch threads) while --workers threads read and write the images.")
+    p.add_argument("frames", help="folder of frame folders (from `actionrec prep frames` or another tool) or, "
+                   "if it has none, of videos")
     p.add_argument("dst", help="output folder")
-    p.add_argument("--algo", choices=tuple(FLOW_ALGORITHMS), default="tvl1",
+    p.add_argument("--algo", choices=FLOW_ALGORITHMS.names(), default="tvl1",
                    help="; ".join(f"{k}: {v.summary}" for k, v in FLOW_ALGORITHMS.items()) + " [tvl1]")
     add_runtime_args(p, precision=False, device_help="tvl1-torch: cpu, cuda (= cuda:LOCAL_RANK under torchrun) or cuda:N "
                      "[cuda if available, else cpu]; the others run on the CPU")
-    p.add_argument("--batch-size", type=int, default=16, help="tvl1-torch: frame pairs per batch [16]")
+    p.add_argument("--batch-size", type=int, default=16, help="tvl1-torch: frame pairs per batch (on the CPU, shared among the worker processes) [16]")
     p.add_argument("--short-side", type=int, default=None, help="resize frames before flow (default: as stored)")
     p.add_argument("--bound", type=float, default=20.0, help="clip flow to ±bound pixels before 8-bit storage [20]")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality [95]")

@@ -178,20 +178,21 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
 
         resolve_runtime(device=opts["device"], threads=threads).apply()  # this process's torch threads (GPU work)
     shard_ = parse_shard(shard)
-    sources = take_shard(find_flow_sources(frames), shard_)
+    every = find_flow_sources(frames)
+    sources = take_shard(every, shard_)
+    if not sources:  # found some, but this shard has none: not an error in a job of many shards
+        log.warning("%s: %d source(s), none of them in shard %d/%d: nothing to do here", frames, len(every), *shard_)
     with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
         sweep_temps(dst, [dst / rel for rel, _ in sources], everything=shard_[1] == 1)
         return _flow_locked(frames, dst, sources, opts, workers, chunk, batch_size, progress)
 
 
-def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, workers: int,
-                 chunk: int, batch_size: int, progress: bool) -> PrepReport:
-    from tqdm import tqdm
-
+def _plan(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, chunk: int,
+          report: PrepReport) -> tuple[list[tuple], dict[str, list]]:
+    """The tasks ``(key, source, tmp, start, end, opts)`` of the sources still to do (their temporary folders
+    made), and per source ``[tmp, final, pairs written, tasks left]``; skipped and failed ones go to ``report``."""
     from actionrec.data.frames import list_frames
 
-    algo = opts["algo"]
-    report = PrepReport()
     tasks, pending = [], {}
     for rel, video in sources:
         final = dst / rel
@@ -211,7 +212,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
                 continue
             files = [str(p) for p in paths]
             if len(files) < 2:
-                report.failed[str(rel)] = f"{len(files)} frame(s): flow needs at least 2"
+                report.failed[str(rel)] = f"{frames / rel}: {len(files)} frame(s): flow needs at least 2"
                 continue
             n_pairs = len(files) - 1
             chunks = [(files, s, min(s + chunk, n_pairs)) for s in range(0, n_pairs, chunk)]
@@ -219,8 +220,18 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             chunks = [(video, 0, None)]  # a video is decoded once, from its start: one task
         tmp = tmp_dir_for(final)
         tmp.mkdir(parents=True)
-        pending[str(rel)] = [tmp, final, 0, len(chunks)]  # pairs written, tasks left
+        pending[str(rel)] = [tmp, final, 0, len(chunks)]
         tasks += [(str(rel), source, str(tmp), s, e, opts) for source, s, e in chunks]
+    return tasks, pending
+
+
+def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, workers: int,
+                 chunk: int, batch_size: int, progress: bool) -> PrepReport:
+    from tqdm import tqdm
+
+    algo = opts["algo"]
+    report = PrepReport()
+    tasks, pending = _plan(frames, dst, sources, opts, chunk, report)
     log.info("flow (%s): %d sources in this shard, %d to do, %d tasks", algo, len(sources), len(pending), len(tasks))
     total_pairs = None if any(v is not None for _, v in sources) else sum(t[4] - t[3] for t in tasks)
     bar = None
@@ -251,7 +262,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             report.done.append(key)
 
     try:
-        with _computer(opts, workers, len(tasks)) as run:  # worker processes first, then this process's threads
+        with _computer(opts, workers, len(tasks), total_pairs) as run:  # worker processes first, then this process's threads
             bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
             for r in run(tasks, batch_size, workers):
                 record(r)
@@ -264,17 +275,20 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
 
 
 @contextlib.contextmanager
-def _computer(opts: dict, workers: int, n_tasks: int) -> Iterator[Callable[[list, int, int], Iterator[tuple]]]:
+def _computer(opts: dict, workers: int, n_tasks: int,
+              n_pairs: int | None) -> Iterator[Callable[[list, int, int], Iterator[tuple]]]:
     """``run(tasks, batch_size, workers)`` → (key, pairs done, error) per task, for the algorithm of ``opts``:
     batched ones through :mod:`actionrec.prep.flow_batched`, the others chunk by chunk in a pool of
     single-threaded processes (or in this process, made single-threaded, for one worker or one task)."""
     from actionrec.data.flow import FLOW_ALGORITHMS
 
-    if FLOW_ALGORITHMS.get(opts["algo"]).batched:
+    if n_tasks == 0:
+        yield lambda *_: iter(())
+    elif FLOW_ALGORITHMS.get(opts["algo"]).batched:
         from actionrec.prep.flow_batched import batch_computer, run_batched
 
         write = functools.partial(write_pair, bound=opts["bound"], quality=opts["quality"])
-        with batch_computer(opts["algo"], flow_options(opts), workers=max(1, min(workers, n_tasks * 64))) as comp:
+        with batch_computer(opts["algo"], flow_options(opts), workers=min(workers, n_pairs or workers)) as comp:
             yield lambda tasks, batch_size, threads: run_batched(tasks, comp, read=_read_task, write=write,
                                                                  batch_size=batch_size, threads=threads)
     elif workers <= 1 or n_tasks <= 1:

@@ -157,72 +157,89 @@ def run_batched(tasks: list[tuple], computer: BatchComputer, *, read: Callable[[
     """
     if not tasks:
         return
-    oom = _out_of_memory()
-    queues: dict[tuple[int, int], list[tuple[_Task, int, np.ndarray, np.ndarray]]] = defaultdict(list)
-    live: list[_Task] = []
-    inflight: deque[tuple[list, Future]] = deque()  # (pairs, their future flow), oldest first
-
-    def run(size: tuple[int, int]) -> None:
-        batch, queues[size] = queues[size], []
-        batch = [b for b in batch if b[0].error is None]
-        for part in _split(batch, computer.parts) if batch else []:
-            inflight.append((part, computer.submit(np.stack([b[2] for b in part]), np.stack([b[3] for b in part]))))
-        collect(limit=2 * computer.parts)
-
-    def collect(limit: int) -> None:
-        """Hand finished parts to the writers; wait for the oldest while more than ``limit`` are in flight."""
-        while inflight and (len(inflight) > limit or inflight[0][1].done()):
-            part, fut = inflight.popleft()
-            try:
-                flows = fut.result()
-            except oom as e:
-                for t in {id(b[0]): b[0] for b in part}.values():
-                    t.error = (f"out of device memory for a batch of {len(part)} {part[0][2].shape[1]}x"
-                               f"{part[0][2].shape[0]} pairs: lower --batch-size ({e})")
-                continue
-            for (t, k, _, _), f in zip(part, flows):
-                if t.error is None:  # a failed task's folder is removed: nothing more goes into it
-                    t.writes.append(writer.submit(write, t.tmp, k, f))
-                t.computed += 1
-
-    def finished(wait: bool) -> Iterator[tuple[str, int, str | None]]:
-        for t in list(live):
-            if t.error is None and t.computed < t.pairs or not wait and not all(w.done() for w in t.writes):
-                continue
-            live.remove(t)
-            try:
-                for w in t.writes:
-                    w.result()
-            except OSError as e:
-                t.error = t.error or f"{type(e).__name__}: {e}"
-            yield (t.key, 0, t.error) if t.error else (t.key, t.pairs, None)
-
     threads = max(1, threads)
     with ThreadPoolExecutor(threads, thread_name_prefix="flow-read") as reader, \
             ThreadPoolExecutor(threads, thread_name_prefix="flow-write") as writer:
+        run = _Batches(computer, writer, write, batch_size)
         ahead = 2 * threads  # tasks read ahead of the computation
         reads: list[Any] = [reader.submit(read, t) for t in tasks[:ahead]]
         for i, task in enumerate(tasks):
             if i + ahead < len(tasks):
                 reads.append(reader.submit(read, tasks[i + ahead]))
             t = _Task(key=task[0], tmp=Path(task[2]))
-            live.append(t)
-            frames = _take(reads, i, t)
-            t.pairs = max(0, len(frames) - 1)
-            for k in range(t.pairs):
-                size = frames[k].shape
-                if frames[k + 1].shape != size:
-                    t.error = f"frame {task[3] + k + 2} is {frames[k + 1].shape[::-1]}, frame 1 {size[::-1]} (w, h)"
-                    break
-                queues[size].append((t, task[3] + k, frames[k], frames[k + 1]))
-                if len(queues[size]) >= batch_size:
-                    run(size)
-            collect(limit=2 * computer.parts)
-            yield from finished(wait=False)
-        for size in list(queues):
-            run(size)
-        collect(limit=0)
-        yield from finished(wait=True)
+            run.live.append(t)
+            run.add(t, task[3], _take(reads, i, t))
+            yield from run.finished(wait=False)
+        run.flush()
+        yield from run.finished(wait=True)
+
+
+class _Batches:
+    """The pairs of :func:`run_batched`: queued per frame size, computed in parts, written by ``writer``."""
+
+    def __init__(self, computer: BatchComputer, writer: ThreadPoolExecutor, write: Callable, batch_size: int) -> None:
+        self.computer, self.writer, self.write, self.batch_size = computer, writer, write, batch_size
+        self.queues: dict[tuple[int, int], list[tuple[_Task, int, np.ndarray, np.ndarray]]] = defaultdict(list)
+        self.inflight: deque[tuple[list, Future]] = deque()  # (pairs, their future flow), oldest first
+        self.live: list[_Task] = []
+        self.limit = 2 * computer.parts  # parts in flight
+        self.oom = _out_of_memory()
+
+    def add(self, t: _Task, start: int, frames: list[np.ndarray]) -> None:
+        """Queue the pairs of task ``t`` (its frames ``start``...); run the batches that are full."""
+        t.pairs = max(0, len(frames) - 1)
+        for k in range(t.pairs):
+            size = frames[k].shape
+            if frames[k + 1].shape != size:
+                t.error = f"frame {start + k + 2} is {frames[k + 1].shape[::-1]}, frame 1 {size[::-1]} (w, h)"
+                break
+            self.queues[size].append((t, start + k, frames[k], frames[k + 1]))
+            if len(self.queues[size]) >= self.batch_size:
+                self.run(size)
+        self.collect(self.limit)
+
+    def run(self, size: tuple[int, int]) -> None:
+        """Hand the queued pairs of ``size`` to the computer, in one part per worker."""
+        batch, self.queues[size] = self.queues[size], []
+        batch = [b for b in batch if b[0].error is None]
+        for part in _split(batch, self.computer.parts) if batch else []:
+            fut = self.computer.submit(np.stack([b[2] for b in part]), np.stack([b[3] for b in part]))
+            self.inflight.append((part, fut))
+        self.collect(self.limit)
+
+    def flush(self) -> None:
+        for size in list(self.queues):
+            self.run(size)
+        self.collect(0)
+
+    def collect(self, limit: int) -> None:
+        """Hand finished parts to the writers; wait for the oldest while more than ``limit`` are in flight."""
+        while self.inflight and (len(self.inflight) > limit or self.inflight[0][1].done()):
+            part, fut = self.inflight.popleft()
+            try:
+                flows = fut.result()
+            except self.oom as e:
+                h, w = part[0][2].shape
+                for t in {id(b[0]): b[0] for b in part}.values():
+                    t.error = f"out of device memory for a batch of {len(part)} {w}x{h} pairs: lower --batch-size ({e})"
+                continue
+            for (t, k, _, _), f in zip(part, flows):
+                if t.error is None:  # a failed task's folder is removed: nothing more goes into it
+                    t.writes.append(self.writer.submit(self.write, t.tmp, k, f))
+                t.computed += 1
+
+    def finished(self, wait: bool) -> Iterator[tuple[str, int, str | None]]:
+        """(key, pairs, error) of the tasks that are complete (``wait``: of all, waiting for their writes)."""
+        for t in list(self.live):
+            if t.error is None and t.computed < t.pairs or not wait and not all(w.done() for w in t.writes):
+                continue
+            self.live.remove(t)
+            try:
+                for w in t.writes:
+                    w.result()
+            except OSError as e:
+                t.error = t.error or f"{type(e).__name__}: {e}"
+            yield (t.key, 0, t.error) if t.error else (t.key, t.pairs, None)
 
 
 def _take(reads: list[Any], i: int, t: _Task) -> list[np.ndarray]:

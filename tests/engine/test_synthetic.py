@@ -78,6 +78,20 @@ def test_single_frames_do_not_reveal_the_class() -> None:
     assert np.abs(va.mean(0) - vb.mean(0)).mean() < 2.5  # only noise differs
 
 
+def test_the_moving_shape_stands_out_in_every_channel() -> None:
+    """The signal the demo learns from (module docstring): where the shape passes, every colour channel changes a lot.
+
+    Statistic: per video, the 95th percentile over pixels of each pixel's change over time (max - min), in the
+    weakest channel. The earlier generator, on which the demo sat at chance for 9-16 epochs, gave 14 to 55
+    (median) over 160 videos; this one gives 93 to 120.
+    """
+    for seed in range(10):
+        for cls in ("move_left", "move_up", "grow", "rotate_cw"):
+            v = render_video(cls, np.random.default_rng(seed), size=32, frames=24).astype(float)
+            change = (v.max(axis=0) - v.min(axis=0)).reshape(-1, 3)
+            assert np.percentile(change, 95, axis=0).min() > 80, (cls, seed)
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="classes must be in 2..8"):
         generate(tmp_path, classes=9)

@@ -172,19 +172,28 @@ def _foreign_frames(root: Path, n: int = 6, start: int = 1, skip: int | None = N
     return root
 
 
-def test_flow_of_frame_folders_made_by_other_tools(tmp_path, capsys):
+@pytest.mark.parametrize("algo", ["dis", "tvl1-torch"])
+def test_flow_of_frame_folders_made_by_other_tools(tmp_path, capsys, algo):
     src = tmp_path / "rawframes"
     _foreign_frames(src / "walk" / "v1")
     _foreign_frames(src / "walk" / "v2", start=0)  # ffmpeg's -start_number 0
     _foreign_frames(src / "run" / "gap", skip=4)
+    _foreign_frames(src / "run" / "bad")
+    (src / "run" / "bad" / "img_00003.jpg").write_bytes(b"not a JPEG")
     out = tmp_path / "flow"
-    assert main(["prep", "flow", str(src), str(out), "--algo", "dis", "--workers", "1", "--no-progress"]) == 1  # one failed
-    text = capsys.readouterr()
-    assert "2 done" in text.out
-    assert "frame 4 is missing" in text.out + text.err and "gap" in text.out + text.err
+    fast = ["--tvl1-scales", "1", "--tvl1-warps", "1", "--device", "cpu"] if algo == "tvl1-torch" else []
+    assert main(["prep", "flow", str(src), str(out), "--algo", algo, *fast, "--workers", "2", "--short-side", "32",
+                 "--no-progress"]) == 1  # two failed
+    text = capsys.readouterr().out
+    assert "2 done" in text and "2 failed" in text
+    gap = f"{src / 'run' / 'gap'}: frame 4 is missing (frames numbered 1..6, 5 files; after img_00003.jpg comes img_00005.jpg)"
+    assert gap in text
+    assert f"cannot read image {src / 'run' / 'bad' / 'img_00003.jpg'}" in text
     assert (out / "walk" / "v1" / "n_flow").read_text().strip() == "5"
     assert (out / "walk" / "v2" / "n_flow").read_text().strip() == "5"
-    assert not (out / "run" / "gap").exists()
+    assert len(FrameFolderReader(out / "walk" / "v2", modality="flow")) == 5
+    assert not (out / "run" / "gap").exists() and not (out / "run" / "bad").exists()
+    assert sorted(p.name for p in (out / "run").iterdir()) == []  # no temporary folder left
 
 
 def test_prep_with_nothing_to_do_says_why(tmp_path, capsys):
@@ -198,8 +207,40 @@ def test_prep_with_nothing_to_do_says_why(tmp_path, capsys):
     assert "no videos to extract frames from" in capsys.readouterr().err
 
 
-def test_prep_pools_run_one_thread_per_process():
-    code = ("import torch, cv2; from actionrec.prep.common import pool_init; torch.set_num_threads(2); pool_init(); "
-            "print(torch.get_num_threads(), cv2.getNumThreads())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["1", "1"]
+def _recording_flow_chunk(task: tuple) -> tuple:
+    """``flow_chunk`` that first notes the threads of the process running it (a pool worker)."""
+    from actionrec.prep.flow_batched import worker_threads
+
+    with open(os.environ["ACTIONREC_TEST_THREADS"], "a") as f:
+        f.write("%d %d %d\n" % worker_threads())
+    return _FLOW_CHUNK(task)
+
+
+from actionrec.prep.flow import flow_chunk as _FLOW_CHUNK  # noqa: E402 - the original, for the wrapper above
+
+
+def test_prep_flow_pool_workers_run_one_thread_each(tmp_path, monkeypatch, capsys):
+    import cv2
+
+    import actionrec.prep.flow as flow_mod
+    from actionrec.runtime import resolve_runtime
+
+    src = tmp_path / "rawframes"
+    _foreign_frames(src / "a" / "v1")
+    _foreign_frames(src / "a" / "v2")
+    log = tmp_path / "threads.txt"
+    monkeypatch.setenv("ACTIONREC_TEST_THREADS", str(log))
+    monkeypatch.setattr(flow_mod, "flow_chunk", _recording_flow_chunk)
+    cv_threads = cv2.getNumThreads()
+    try:
+        with resolve_runtime(threads=2).applied():  # the parent on 2 torch threads, OpenCV on 2: the workers must not inherit them
+            cv2.setNumThreads(2)
+            assert main(["prep", "flow", str(src), str(tmp_path / "flow"), "--algo", "dis", "--workers", "2",
+                         "--chunk", "2", "--no-progress"]) == 0
+    finally:
+        cv2.setNumThreads(cv_threads)
+    assert "2 done" in capsys.readouterr().out
+    seen = [tuple(map(int, line.split())) for line in log.read_text().splitlines()]
+    assert len(seen) == 6  # 2 folders x 5 pairs in chunks of 2: 3 tasks each
+    assert os.getpid() not in {pid for pid, _, _ in seen}  # computed in the pool
+    assert {(torch_t, cv_t) for _, torch_t, cv_t in seen} == {(1, 1)}
