@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from actionrec.data.formats import list_kinds
-from actionrec.options import add_runtime_args, int_arg
+from actionrec.options import add_runtime_args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int_arg(1, 1024), default=None,
+    p.add_argument("--workers", type=int, default=None,
                    help="worker processes, one thread each (default: one per available core)")
     p.add_argument("--shard", default=None, metavar="i/N|auto", help="do only shard i of N (0-based), to split work across machines; auto: from torchrun (RANK/WORLD_SIZE) or SLURM")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -8,8 +8,6 @@ import torch
 from actionrec.deploy.onnx_export import ExportError, export_onnx, ort_session, read_onnx_meta
 from tests.deploy.conftest import tiny_model
 
-pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
-
 CASES = [
     ("r2plus1d_18", 3, True),
     ("r2plus1d_34", 3, True),

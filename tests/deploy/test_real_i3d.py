@@ -7,8 +7,6 @@ from actionrec.factory import load_model
 from actionrec.deploy.onnx_export import export_onnx, read_onnx_meta
 from actionrec.deploy.backends import load_backend
 
-pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
-
 
 def test_converted_i3d_onnx_gives_deepminds_ranking(tmp_path, i3d_kinetics_ckpt, cricket_clip, cricket_expected):
     model = load_model(i3d_kinetics_ckpt)

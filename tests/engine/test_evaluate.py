@@ -124,7 +124,7 @@ def test_eval_deployed_artifacts_report_agreement_with_the_float_model(make_conf
     train(cfg)
     ckpt = Path(cfg.output_dir) / "best.safetensors"
     onnx_path, pt2_path = tmp_path / "m.onnx", tmp_path / "m.pt2"
-    calib = [str(synth_root / "move_left"), str(synth_root / "grow")]
+    calib = [str(synth_root / "move_left"), str(synth_root / "move_up")]
     assert main(["export", str(ckpt), "-o", str(onnx_path)]) == 0
     assert main(["export", str(ckpt), "--format", "pt2", "-o", str(pt2_path), "--int8", "--calib", *calib, "--calib-max", "8"]) == 0
     int8 = pt2_path.with_suffix(".int8.pt2")

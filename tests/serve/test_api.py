@@ -55,6 +55,7 @@ def test_predict_matches_the_command_line_json(server: Server, tiny_ckpt: Path) 
         np.testing.assert_allclose([p["score"] for p in got["predictions"]], [p["score"] for p in want["predictions"]], atol=1e-5)
         timings = got.pop("timings")
         assert set(timings) == {"upload", "decode", "queue_and_inference", "total"}
+        assert set(got.pop("runtime")) == {"backend", "device", "threads", "precision"}  # how the timings were measured
         assert set(got) == set(want) and got["clips"] == 3 and got["duration"] == want["duration"] == 6.56
     assert form.json()["video"] == "xvid.avi" and raw.json()["video"] == "upload"
 
