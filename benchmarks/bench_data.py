@@ -24,9 +24,6 @@ DEFAULT = [ROOT / "tests/data/xvid.avi", ROOT / "tests/data/h264.mp4"]
 
 
 def main() -> None:
-    import cv2
-    import torch
-
     from actionrec.data.frames import FrameFolderReader
     from actionrec.data.sampling import RandomClipSampler
     from actionrec.data.transforms import build_transform

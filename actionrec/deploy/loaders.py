@@ -57,7 +57,8 @@ def load_torch(src: ModelSource, *, runtime: Runtime, optimize: bool | None, exa
 
     With ``--backend auto`` a CPU checkpoint with a cached pt2 package runs through the package.
     """
-    if auto and optimize is None and not runtime.is_cuda and (cached := _cached_pt2(src)) is not None:
+    if (auto and optimize is None and not runtime.is_cuda and runtime.precision == "fp32"
+            and (cached := _cached_pt2(src)) is not None):
         from actionrec.deploy.pt2 import load_pt2
 
         try:
