@@ -23,7 +23,7 @@ import logging
 import os
 import platform
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -110,9 +110,6 @@ class Runtime:
     def as_dict(self) -> dict[str, Any]:
         """The runtime and the host, for every output that carries timings."""
         return {**asdict(self), **host_info(self.device)}
-
-    def with_threads(self, threads: int) -> Runtime:
-        return replace(self, threads=_check_threads(threads))
 
 
 def _check_threads(threads: Any, name: str = "threads") -> int:

@@ -54,10 +54,6 @@ class ModelSource:
     _meta: Any = field(default=None, repr=False)
 
     @property
-    def is_file(self) -> bool:
-        return self.path is not None
-
-    @property
     def meta(self) -> Any:
         """The model's :class:`~actionrec.meta.ModelMeta` (read from the file header where there is one)."""
         if self._meta is None:
