@@ -16,6 +16,8 @@ _EXPORTS = {
     "Prediction": "actionrec.inference.predictor",
     "ClipPipeline": "actionrec.data.pipeline",
     "VideoClips": "actionrec.data.pipeline",
+    "SegmentParams": "actionrec.inference.segments",
+    "SegmentResult": "actionrec.inference.segments",
     "create_model": "actionrec.factory",
     "load_model": "actionrec.factory",
     "save_model": "actionrec.checkpoint",

@@ -19,6 +19,7 @@ import typing
 AREAS = (
     "actionrec.models.cli",  # info, models
     "actionrec.convert.cli",  # convert
+    "actionrec.hub.cli",  # weights list|fetch|import|verify|path
     "actionrec.prep.cli",  # prep frames|flow|lists|synthetic
     "actionrec.engine.cli",  # train, eval, fuse, predict, stream, demo
     "actionrec.deploy.cli",  # export, bench

@@ -54,6 +54,7 @@ class ModelConfig:
     widths: list[int] | None = None  # video ResNet stage widths (small models for CPU try-outs)
     dropout: float | None = None  # dropout before the classifier (builder default if None)
     trainable: list[str] | None = None  # fine-tune only parameters whose name starts with one of these
+    freeze_backbone: bool = False  # linear probe: train only the classifier; the backbone's BatchNorm statistics stay fixed
     sync_bn: bool = False  # SyncBatchNorm under distributed training (CUDA only)
     channels_last: bool = False  # channels_last_3d memory format (faster convolutions on CPU)
 
@@ -85,6 +86,7 @@ class OptimConfig:
     nesterov: bool = False
     weight_decay: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    backbone_lr_mult: float = 1.0  # every parameter but the classifier's learns at lr x this, in (0, 1]
 
 
 @dataclass
@@ -234,6 +236,8 @@ def _validate(cfg: Config) -> None:
         (0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)"),
         (o.weight_decay >= 0, "optimizer.weight_decay", o.weight_decay, ">= 0"),
         (len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas), "optimizer.betas", o.betas, "two numbers in [0, 1)"),
+        (0.0 < o.backbone_lr_mult <= 1.0, "optimizer.backbone_lr_mult", o.backbone_lr_mult,
+         "in (0, 1] (1: one learning rate; a frozen backbone is model.freeze_backbone)"),
         (0.0 <= s.warmup_epochs <= big, "schedule.warmup_epochs", s.warmup_epochs, ">= 0"),
         (0.0 < s.warmup_factor <= 1.0, "schedule.warmup_factor", s.warmup_factor, "in (0, 1]"),
         (s.step_size >= 1, "schedule.step_size", s.step_size, ">= 1"),
@@ -262,6 +266,18 @@ def _validate(cfg: Config) -> None:
     for ok, name, value, expected in checks:
         if not ok:
             raise ConfigError(f"field '{name}' must be {expected}, got {value!r}")
+    _validate_finetune(cfg)
+
+
+def _validate_finetune(cfg: Config) -> None:
+    """Fine-tuning fields that contradict each other (one line naming both)."""
+    m, o = cfg.model, cfg.optimizer
+    if m.freeze_backbone and m.trainable:
+        raise ConfigError("fields 'model.freeze_backbone' and 'model.trainable' both choose what trains: set only one "
+                          "(freeze_backbone: the classifier alone; trainable: parameters by name prefix)")
+    if m.freeze_backbone and o.backbone_lr_mult != 1.0:
+        raise ConfigError(f"field 'optimizer.backbone_lr_mult' ({o.backbone_lr_mult}) has no effect with 'model.freeze_backbone' "
+                          "(the backbone does not train): leave it at 1")
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -20,7 +20,7 @@ from actionrec.errors import UsageError
 from actionrec.hub import pretrained_path
 from actionrec.meta import ModelMeta
 from actionrec.models.finetune import replace_head
-from actionrec.models.registry import build_model, list_pretrained
+from actionrec.models.registry import build_model, get_pretrained, list_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,24 @@ def _checkpoint_path(name_or_path: str | os.PathLike) -> Path:
     if isinstance(name_or_path, str) and name_or_path in list_pretrained() and not path.exists():
         return pretrained_path(name_or_path)
     return path
+
+
+def _pretrained_path(arch: str, pretrained: str | bool | os.PathLike) -> Path:
+    """``create_model``'s ``pretrained``: a checkpoint path, a weight-set name or tag of ``arch``, or True/"default"."""
+    if pretrained is True:
+        pretrained = "default"
+    if not isinstance(pretrained, (str, os.PathLike)) or isinstance(pretrained, bool):
+        raise UsageError(f"pretrained must be a checkpoint path, a weight-set name or True, not {pretrained!r}")
+    path = Path(pretrained)
+    if path.suffix == ".safetensors" or path.exists():
+        return path
+    name = os.fspath(pretrained)
+    if name in list_pretrained():
+        ws = get_pretrained(name)
+        if ws.arch != arch:
+            raise UsageError(f"weight set {name} is for {ws.arch}, not {arch}")
+        return pretrained_path(name)
+    return pretrained_path(arch, name)
 
 
 def _build_checked(path: Path, meta: ModelMeta, **overrides: Any) -> nn.Module:
@@ -73,25 +91,26 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
     return model.to(device).eval()
 
 
-def create_model(name: str, *, num_classes: int | None = None, pretrained: str | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str, *, num_classes: int | None = None, pretrained: str | bool | os.PathLike | None = None,
+                 **kwargs: Any) -> nn.Module:
     """Build a model by name, optionally starting from trained weights.
 
     Args:
         name: one of :func:`actionrec.models.list_models` (``r2plus1d_18``, ``r2plus1d_mm_34``, ``i3d``, …).
         num_classes: size of the classification head; with ``pretrained``, a value different
             from the checkpoint's replaces the head (fine-tuning).
-        pretrained: path of one of our checkpoints, or the tag of a known weight set of ``name``
-            (e.g. ``"kinetics400"`` for ``i3d``; see :func:`actionrec.models.list_pretrained`).
+        pretrained: path of one of our checkpoints; a known weight set of ``name``, by full name
+            (``"r2plus1d_18_kinetics400_torchvision"``) or tag (``"kinetics400_torchvision"``); or ``True`` /
+            ``"default"`` for ``name``'s default weight set (``actionrec weights list`` shows them). Known weights
+            are fetched, verified and converted on first use, then read from the cache.
         **kwargs: passed to the builder (e.g. ``in_channels=2`` for flow I3D).
 
     Returns:
         the model, with ``model.meta`` (:class:`~actionrec.meta.ModelMeta`).
     """
-    if pretrained is None:
+    if pretrained is None or pretrained is False:
         return build_model(name, num_classes=num_classes, **kwargs)
-    path = Path(pretrained)
-    if not (path.suffix == ".safetensors" or path.exists()):
-        path = pretrained_path(name, pretrained)
+    path = _pretrained_path(name, pretrained)
     meta = read_meta(path)
     if meta.arch != name:
         raise CheckpointError(f"{path} holds a {meta.arch} model, not a {name}")

@@ -20,7 +20,7 @@ from typing import Any
 from actionrec.errors import UsageError
 
 __all__ = ["LIMITS", "ModelMeta", "Preprocess", "meta_from_json", "check_io", "OVERRIDABLE",
-           "KINETICS_MEAN", "KINETICS_STD", "IMAGENET_MEAN", "IMAGENET_STD", "UNIT_RANGE"]
+           "KINETICS_MEAN", "KINETICS_STD", "IMAGENET_MEAN", "IMAGENET_STD", "UNIT_RANGE", "SLOWFAST_MEAN", "SLOWFAST_STD"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # mmaction2's configs (123.675, 116.28, 103.53 on 0-255 pixels)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 UNIT_RANGE = 0.5  # mean = std = 0.5 maps [0, 1] to [-1, 1] (I3D, stored flow)
+SLOWFAST_MEAN = (0.45, 0.45, 0.45)  # PySlowFast / PyTorchVideo (X3D); mmaction2's X3D: 114.75 on 0-255 pixels
+SLOWFAST_STD = (0.225, 0.225, 0.225)  # mmaction2's X3D: 57.38 on 0-255 pixels
 
 #: Preprocess fields a user may override at prediction or evaluation time.
 OVERRIDABLE = ("clip_len", "frame_stride", "resize_short", "crop_size")
@@ -160,6 +162,11 @@ def _check_bn_eps(value: Any, meta: ModelMeta) -> None:
         raise UsageError(f"model metadata: 'arch_kwargs.bn_eps' must be a number in (0, 1), got {value!r}")
 
 
+def _check_layout(value: Any, meta: ModelMeta) -> None:
+    if value not in ("pytorchvideo", "mmaction2"):
+        raise UsageError(f"model metadata: 'arch_kwargs.layout' must be 'pytorchvideo' or 'mmaction2', got {value!r}")
+
+
 def _check_stem_padding(value: Any, meta: ModelMeta) -> None:
     if value not in ("same", "symmetric"):
         raise UsageError(f"model metadata: 'arch_kwargs.stem_padding' must be 'same' or 'symmetric', got {value!r}")
@@ -174,6 +181,7 @@ ARCH_KWARGS: dict[str, Callable[[Any, ModelMeta], None]] = {
     "zero_init_residual": _check_bool("zero_init_residual"),
     "bn_eps": _check_bn_eps,  # I3D variants (MindVideo: 1e-5)
     "stem_padding": _check_stem_padding,  # I3D variants (MindVideo: "symmetric")
+    "layout": _check_layout,  # X3D: PyTorchVideo's or mmaction2's (SlowFast) layout
 }
 
 

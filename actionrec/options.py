@@ -23,7 +23,7 @@ from typing import Any
 from actionrec.runtime import MAX_THREADS, PRECISIONS
 
 __all__ = [
-    "int_arg", "float_arg", "add_runtime_args", "add_threads_arg", "runtime_from_args", "add_backend_args", "backend_kwargs",
+    "int_arg", "float_arg", "span_arg", "add_runtime_args", "add_threads_arg", "runtime_from_args", "add_backend_args", "backend_kwargs",
     "add_preprocess_args", "preprocess_overrides", "PREPROCESS_OPTIONS",
 ]
 
@@ -44,19 +44,45 @@ def int_arg(lo: int, hi: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def float_arg(*, positive: bool = False) -> Callable[[str], float]:
-    """An argparse ``type``: a finite number (``positive``: > 0, else >= 0)."""
+def float_arg(*, positive: bool = False, high: float | None = None) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number (``positive``: > 0, else >= 0; at most ``high`` if given)."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number {'> 0' if positive else '>= 0'}, got {text}")
+        if not math.isfinite(value) or value < 0 or (positive and value == 0) or (high is not None and value > high):
+            bound = f" and <= {high:g}" if high is not None else ""
+            raise argparse.ArgumentTypeError(f"must be a finite number {'> 0' if positive else '>= 0'}{bound}, got {text}")
         return value
 
     parse.__name__ = "number"
+    return parse
+
+
+def span_arg(*, max_seconds: float = 86_400.0, max_frames: int = 10**7) -> Callable[[str], tuple[float, str]]:
+    """An argparse ``type``: a length in seconds (``2.5``) or in frames (``32f``) → ``(value, "s" | "f")``."""
+
+    def parse(text: str) -> tuple[float, str]:
+        t = text.strip().lower()
+        if t.endswith("f"):
+            try:
+                frames = int(t[:-1])
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected seconds (e.g. 2.5) or frames (e.g. 32f), got {text!r}") from None
+            if not 1 <= frames <= max_frames:
+                raise argparse.ArgumentTypeError(f"frames must be 1..{max_frames}, got {text}")
+            return frames, "f"
+        try:
+            seconds = float(t[:-1] if t.endswith("s") else t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds (e.g. 2.5) or frames (e.g. 32f), got {text!r}") from None
+        if not (math.isfinite(seconds) and 0 < seconds <= max_seconds):
+            raise argparse.ArgumentTypeError(f"seconds must be > 0 and <= {max_seconds:g}, got {text}")
+        return seconds, "s"
+
+    parse.__name__ = "length"
     return parse
 
 

@@ -106,8 +106,8 @@ def test_format_names_have_one_owner() -> None:
     from actionrec.config import _CHOICES
     from actionrec.data.formats import FORMATS, format_names, list_kinds
 
-    assert list(_CHOICES["data.format"]) == format_names() == ["list", "folder", "ucf101", "hmdb51", "kinetics"]
-    assert list_kinds() == ["folder", "ucf101", "hmdb51", "kinetics"]  # a list is an input, not something to write
+    assert list(_CHOICES["data.format"]) == format_names() == ["list", "csv", "folder", "ucf101", "hmdb51", "kinetics"]
+    assert list_kinds() == ["folder", "ucf101", "hmdb51", "kinetics"]  # a list (or CSV) is an input, not something to write
     parser = build_parser()
     assert _choices(parser, "eval", "--format") == format_names()
     assert _choices(parser, "prep", "lists", "kind") == list_kinds()
@@ -129,7 +129,7 @@ def test_unknown_format_label_set_and_lists_kind_are_named(tmp_path) -> None:  #
     from actionrec.prep.lists import build_lists
     from actionrec.resources import class_names
 
-    with pytest.raises(ConfigError, match=r"field 'data.format' must be one of list, folder, .*got 'ucf-101' \(did you mean 'ucf101'\?\)"):
+    with pytest.raises(ConfigError, match=r"field 'data.format' must be one of list, csv, folder, .*got 'ucf-101' \(did you mean 'ucf101'\?\)"):
         load_config(None, ["data.format=ucf-101"])
     with pytest.raises(AnnotationError, match=r"unknown dataset format 'hmdb' \(did you mean 'hmdb51'\?\)"):
         load_samples("hmdb", root=str(tmp_path))

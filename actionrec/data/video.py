@@ -17,13 +17,13 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from actionrec.data.frames import MAX_FPS, FrameFolderReader
-from actionrec.errors import FramesMissingError, UsageError, VideoDecodeError
+from actionrec.data.frames import DEFAULT_FPS, MAX_FPS, FrameFolderReader
+from actionrec.errors import ActionrecError, FramesMissingError, UsageError, VideoDecodeError
 
 __all__ = ["VideoReader", "open_video", "probe_video", "VideoDecodeError", "FramesMissingError", "VIDEO_EXTENSIONS"]
 
@@ -99,6 +99,7 @@ class VideoReader:
         if os.path.getsize(self.path) == 0:
             raise VideoDecodeError(self.path, "the file is empty")
         self._container = None
+        self._rgb = None
         try:
             self._open()
             self._build_index()
@@ -163,6 +164,11 @@ class VideoReader:
             kfs.insert(0, (0, None))  # None: decode from the start
         self._kf_index = [k[0] for k in kfs]
         self._kf_ts = [k[1] for k in kfs]
+        # display times: pts × time_base from the container's start (its first stream may begin before this one)
+        tb = float(s.time_base) if s.time_base else 0.0
+        start = self._container.start_time
+        origin = start / 1_000_000 if start is not None else (disp[0] * tb if self._pts_mode else 0.0)
+        self._pts_s = (np.asarray(disp, dtype=np.float64) * tb - origin) if self._pts_mode and tb > 0 else None
         if not self.fps and self._n > 1 and self._pts_mode and s.time_base:
             span = float((disp[-1] - disp[0]) * s.time_base)
             fps = (self._n - 1) / span if span > 0 else 0.0
@@ -237,12 +243,77 @@ class VideoReader:
             raise VideoDecodeError(self.path, f"{type(e).__name__}: {e}") from e
         return np.stack([got[i] for i in idx])
 
+    def frame_times(self) -> np.ndarray:
+        """When each displayable frame is shown, in seconds from the start of the file: float64 ``(len,)``.
+
+        From the stream's timestamps (pts × time_base), so a variable-frame-rate video gets its real times;
+        ``index / fps`` where the container has no usable timestamps (AVI, which has a constant rate).
+        """
+        if self._pts_s is not None:
+            return np.maximum(self._pts_s[: self._n], 0.0)
+        return np.arange(self._n, dtype=np.float64) / (self.fps or DEFAULT_FPS)
+
+    def iter_selected(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """``(index, frame)`` for increasing display ``indices`` (any iterable, read lazily): uint8 ``(H, W, 3)``.
+
+        One forward decode from the key frame before the first index (a seek where the timestamps allow it,
+        else decoding from the start and skipping), one frame in memory at a time, whatever the video's
+        length. A frame that does not decode is replaced by the next one that does; past the last decodable
+        frame raises :class:`FramesMissingError`.
+        """
+        it = iter(indices)
+        want = next(it, None)
+        if want is None:
+            return
+        if not 0 <= want < self._n:
+            raise IndexError(f"{self.path}: frame index {want} out of range [0, {self._n})")
+        j = -1
+        try:
+            for j, frame in self._frames_from(int(want)):
+                while want is not None and want <= j:
+                    yield want, self._to_array(frame)
+                    prev, want = want, next(it, None)
+                    if want is not None and not prev < want < self._n:
+                        raise UsageError(f"{self.path}: iter_selected needs increasing indices below {self._n}, got {want} after {prev}")
+                if want is None:
+                    return
+        except ActionrecError:
+            raise
+        except self._errors as e:
+            raise VideoDecodeError(self.path, f"{type(e).__name__}: {e}") from e
+        self._truncated(j + 1, want)
+
     # --- decoding --------------------------------------------------------------------------
+    def _frames_from(self, t: int):  # noqa: ANN202 - generator of (display index, av frame)
+        """Decoded frames from the key frame before ``t`` on, with strictly increasing display indices."""
+        pos = -1
+        if self._pts_mode:
+            frames, floor = self._seek(self._kf_before(t))
+            for frame in frames:
+                j = self._index_of.get(frame.pts)
+                if j is None or j < floor:
+                    continue  # a leading frame outside the index, or before the key frame
+                if j <= pos or (pos < 0 and j > t):  # out of display order, or the seek went past t
+                    log.debug("%s: timestamps cannot be trusted, counting frames from the start", self.path)
+                    self._pts_mode, self._kf_index, self._kf_ts = False, [0], [None]
+                    break
+                pos = j
+                yield j, frame
+            else:
+                return
+        for n, frame in enumerate(self._decode_from_start()):
+            if n > pos:
+                yield n, frame
+
     def _to_array(self, frame) -> np.ndarray:  # noqa: ANN001
         check_frame_size(self.path, frame.width, frame.height, what="decoded frame")
         if self.rotation is None:
             self.rotation = int(round(getattr(frame, "rotation", 0) or 0))
-        arr = frame.to_ndarray(format="rgb24")
+        if self._rgb is None:  # one converter per reader: frame.to_ndarray(format=) builds one per frame (~1 ms)
+            from av.video.reformatter import VideoReformatter
+
+            self._rgb = VideoReformatter()
+        arr = self._rgb.reformat(frame, format="rgb24").to_ndarray()
         k = (self.rotation // 90) % 4 if self.rotation % 90 == 0 else 0
         return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 

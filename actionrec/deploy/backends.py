@@ -43,6 +43,7 @@ class BackendSpec:
     slow_setup: bool = False  # compiles for a minute or more: opt-in in bench
     precisions: tuple[str, ...] = ("fp32",)  # the runtime precisions it honours (autocast)
     available: Callable[[], bool] | None = None
+    install: str = ""  # how to get what it needs, for the "not available" message
 
     def takes(self, kind: str) -> bool:
         return kind in self.sources or (kind not in ("onnx", "pt2") and "model" in self.sources)
@@ -69,6 +70,7 @@ def _ort_provider(name: str) -> Callable[[], bool]:
 
 
 _P = "actionrec.deploy.loaders:"
+_OV = "actionrec.deploy.openvino:"
 for _spec in (
     BackendSpec("torch", "PyTorch; on the CPU the exact fast path (BN folded, channels-last; --no-optimize: the plain model)",
                 lazy(_P + "load_torch"), devices=("cpu", "cuda"), precisions=("fp32", "fp16", "bf16")),
@@ -85,6 +87,12 @@ for _spec in (
                 lazy(_P + "load_pt2_int8"), sources=("model", "pt2"), needs_calib=True, slow_setup=True),
     BackendSpec("tensorrt", "ONNX Runtime with TensorRT (NVIDIA GPUs)", lazy(_P + "load_tensorrt"),
                 sources=("model", "onnx"), devices=("cuda",), available=_ort_provider("TensorrtExecutionProvider")),
+    BackendSpec("openvino", "OpenVINO CPU plugin on the ONNX export, f32 (pip install 'actionrec[openvino]')",
+                lazy(_OV + "load_openvino"), sources=("model", "onnx"), available=lazy(_OV + "openvino_available"),
+                install="pip install 'actionrec[openvino]'"),
+    BackendSpec("openvino-int8", "OpenVINO int8: NNCF post-training quantisation on real clips",
+                lazy(_OV + "load_openvino_int8"), sources=("model", "onnx"), needs_calib=True,
+                available=lazy(_OV + "nncf_available"), install="pip install 'actionrec[openvino]'"),
 ):
     register_backend(_spec)
 
@@ -131,6 +139,7 @@ def load_backend(source: Any, *, backend: str = "auto", runtime: Any = None, opt
     if runtime.precision not in spec.precisions:
         raise UsageError(f"backend {name} runs in {'/'.join(spec.precisions)}, not {runtime.precision} (autocast is the torch backend's)")
     if not spec.is_available():
-        raise UsageError(f"backend {name} is not available here (its library or execution provider is missing)")
+        how = f": {spec.install}" if spec.install else ""
+        raise UsageError(f"backend {name} is not available here (its library or execution provider is missing){how}")
     return spec.load(src, runtime=runtime, optimize=optimize, example=example, calib=calib,
                      auto=backend == "auto", build=build)

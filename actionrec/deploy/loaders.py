@@ -25,7 +25,7 @@ from actionrec.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def _calib_clips(src: ModelSource, calib: Any, backend: str) -> torch.Tensor:
+def calib_clips(src: ModelSource, calib: Any, backend: str) -> torch.Tensor:
     """``(N, C, T, H, W)`` calibration clips: a tensor as given, or every window of the given videos."""
     if isinstance(calib, torch.Tensor):
         return calib
@@ -94,11 +94,11 @@ def load_torch_int8(src: ModelSource, *, runtime: Runtime, calib: Any, **_: Any)
     """PyTorch FX static int8 (x86), calibrated on ``calib``."""
     from actionrec.deploy.quantize import quantize_torch
 
-    q, rep = quantize_torch(src.torch_model(), clips=_calib_clips(src, calib, "torch-int8"))
+    q, rep = quantize_torch(src.torch_model(), clips=calib_clips(src, calib, "torch-int8"))
     return TorchPredictor(q, src.meta, runtime=runtime, info={"int8": rep.summary(), "top1_agreement": rep.top1_agreement})
 
 
-def _exported_onnx(src: ModelSource, workdir: Path, example: torch.Tensor | None) -> tuple[Path, dict[str, Any]]:
+def exported_onnx(src: ModelSource, workdir: Path, example: torch.Tensor | None) -> tuple[Path, dict[str, Any]]:
     """The source as an fp32 ONNX file: the file itself, or the model exported (with the parity check) into ``workdir``."""
     if src.kind == "onnx":
         return src.path, {}
@@ -118,7 +118,7 @@ def load_onnxruntime(src: ModelSource, *, runtime: Runtime, optimize: bool | Non
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise UsageError(f"onnxruntime has no CUDA provider here (available: {', '.join(ort.get_available_providers())})")
     with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
-        path, info = _exported_onnx(src, Path(d), example)
+        path, info = exported_onnx(src, Path(d), example)
         return onnx_backend(path, src.meta, runtime=runtime, optimize=optimize, info=info)
 
 
@@ -138,9 +138,9 @@ def load_onnxruntime_int8(src: ModelSource, *, runtime: Runtime, example: torch.
         return onnx_backend(src.path, src.meta, runtime=runtime, optimize=True)
     from actionrec.deploy.quantize import quantize_onnx
 
-    clips = _calib_clips(src, calib, "onnxruntime-int8")
+    clips = calib_clips(src, calib, "onnxruntime-int8")
     with tempfile.TemporaryDirectory(prefix="actionrec-ort-") as d:
-        fp32, _ = _exported_onnx(src, Path(d), example)
+        fp32, _ = exported_onnx(src, Path(d), example)
         out = Path(d) / "model.int8.onnx"
         rep = quantize_onnx(fp32, out, clips=clips, num_threads=runtime.threads)
         return onnx_backend(out, src.meta, runtime=runtime, optimize=True,
@@ -197,7 +197,7 @@ def load_pt2_int8(src: ModelSource, *, runtime: Runtime, calib: Any, **_: Any) -
         return pred
     from actionrec.deploy.quantize import quantize_pt2e
 
-    clips = _calib_clips(src, calib, "pt2-int8")
+    clips = calib_clips(src, calib, "pt2-int8")
     tmp = tempfile.TemporaryDirectory(prefix="actionrec-pt2-")
     out = Path(tmp.name) / "model.int8.pt2"
     rep = quantize_pt2e(src.torch_model(), out, clips=clips)
@@ -209,6 +209,6 @@ def load_pt2_int8(src: ModelSource, *, runtime: Runtime, calib: Any, **_: Any) -
 def load_tensorrt(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, **_: Any) -> Backend:
     """ONNX Runtime's TensorRT execution provider (CUDA, then CPU for what it does not take)."""
     with tempfile.TemporaryDirectory(prefix="actionrec-trt-") as d:
-        path, info = _exported_onnx(src, Path(d), example)
+        path, info = exported_onnx(src, Path(d), example)
         return onnx_backend(path, src.meta, runtime=runtime, optimize=True, info=info,
                              providers=["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])

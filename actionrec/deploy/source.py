@@ -126,10 +126,11 @@ def resolve_model(model: Any, *, allow_arch: bool = False, num_classes: int | No
     if text in archs:
         return ModelSource(spec=text, kind="arch", num_classes=num_classes)
     if not allow_arch and text in _known_names(True)[1]:
+        own = [w for w in weights if w.startswith(f"{text}_")]
         raise UsageError(f"{text!r} is an architecture with random weights, not a model to run: give a checkpoint or a "
-                         f"known weight set ({', '.join(weights) or 'none'}; see `actionrec models`)")
+                         f"known weight set ({', '.join(own) or 'none for it'}; `actionrec weights list` shows all)")
     close = difflib.get_close_matches(text, weights + archs, n=3, cutoff=0.6)
     guess = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
     what = "a model file, a known weight set or an architecture" if allow_arch else "a model file or a known weight set"
-    raise UsageError(f"{text!r} is not {what}{guess} (known weight sets: {', '.join(weights) or 'none'}; "
-                     f"see `actionrec models`)")
+    raise UsageError(f"{text!r} is not {what}{guess} (`actionrec weights list` shows the weight sets, "
+                     f"`actionrec models` the architectures)")

@@ -12,7 +12,7 @@ from actionrec.data.formats import format_names
 from actionrec.errors import UsageError
 from actionrec.meta import LIMITS
 from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, add_threads_arg, backend_kwargs,
-                               float_arg, int_arg, preprocess_overrides, runtime_from_args)
+                               float_arg, int_arg, preprocess_overrides, runtime_from_args, span_arg)
 
 MAX_CLIPS = LIMITS["clips"]
 
@@ -23,6 +23,10 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override fields, e.g. optimizer.lr=0.01 data.clip_len=8 (may be repeated)")
     p.add_argument("--output-dir", help="shorthand for --set output_dir=DIR")
+    p.add_argument("--pretrained", metavar="NAME_OR_PATH", help="start from these weights: a weight-set name (`actionrec weights list`) "
+                   "or a checkpoint; shorthand for --set model.pretrained=NAME_OR_PATH")
+    p.add_argument("--max-steps", type=int_arg(1), metavar="N", help="at most N optimiser steps per epoch (smoke runs); "
+                   "shorthand for --set train.max_steps_per_epoch=N")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT", help="continue a run (newest checkpoint of output_dir, or CKPT)")
     p.add_argument("--stop-after-epoch", type=int_arg(1), default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_train)
@@ -69,6 +73,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
                    help="clips per forward pass, across videos (default 2 on the CPU, 16 on a GPU)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per video, with timings and the runtime)")
     p.add_argument("--out", help="one video only: write it with the prediction drawn on it (.gif or .mp4)")
+    _segment_args(p)
     add_backend_args(p)
     add_runtime_args(p)
     add_preprocess_args(p)
@@ -95,12 +100,30 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.set_defaults(func=_demo)
 
 
+def _segment_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("long videos: labelled time segments (--segments)")
+    g.add_argument("--segments", action="store_true", help="slide the model's clip over each video and print (or write to "
+                   "--output) the segments (label, start, end, score) and each window's top-k, as JSON")
+    g.add_argument("--window", type=span_arg(), metavar="SECONDS|Nf", help="window length: seconds (2.5) or frames "
+                   "(32f); default the model's clip span")
+    g.add_argument("--window-stride", type=span_arg(), metavar="SECONDS|Nf", help="between window starts: seconds or "
+                   "frames (16f); default half the window")
+    g.add_argument("--smooth", type=int_arg(1, 1000), default=None, help="windows averaged (centred; default 3)")
+    g.add_argument("--threshold", type=float_arg(high=1.0), default=None, metavar="P",
+                   help="below this best score a window is 'no confident action' (default 0.3)")
+    g.add_argument("--min-segment", type=float_arg(), default=None, metavar="SECONDS",
+                   help="shorter runs join a neighbour or are dropped (default 1.0)")
+    g.add_argument("--subtitles", metavar="FILE", help="one video: also write the segments as WebVTT (.vtt) or SRT (.srt) cues")
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (a recipe's data section, or the options below)")
     g.add_argument("--config", help="recipe YAML whose data section to use")
     g.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="overrides for --config (e.g. data.root=...; may be repeated)")
     g.add_argument("--root", help="videos directory (data.root)")
-    g.add_argument("--list", help="list file '<path> <label>' (data.val_list, format 'list')")
+    g.add_argument("--list", help="list file '<path> <label index>' (data.val_list, format 'list'), or a .csv of "
+                   "'file,label name' (format 'csv': names matched to the model's classes; paths under --root, "
+                   "default the CSV's folder)")
     g.add_argument("--format", choices=format_names(), help="data.format")
     g.add_argument("--annotations", help="data.annotations (ucf101/hmdb51 split folder, kinetics csv)")
     g.add_argument("--split", type=int_arg(1), help="data.split")
@@ -119,6 +142,10 @@ def _train(args: argparse.Namespace) -> int:
     from actionrec.engine.train import train
 
     overrides = list(args.set) + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
+    if args.pretrained:  # quoted: a name or path stays a string whatever YAML would make of it
+        overrides.append(f"model.pretrained={json.dumps(args.pretrained)}")
+    if args.max_steps is not None:
+        overrides.append(f"train.max_steps_per_epoch={args.max_steps}")
     cfg = load_config(args.config, overrides)
     result = train(cfg, resume=args.resume or False, stop_after_epoch=args.stop_after_epoch)
     if result.history and int(__import__("os").environ.get("RANK", "0")) == 0:
@@ -131,17 +158,19 @@ def _data_config(args: argparse.Namespace):  # noqa: ANN202
     from actionrec.config import load_config
 
     overrides = list(args.set)
-    if args.root:
-        overrides.append(f"data.root={args.root}")
+    label_csv = bool(args.list) and (args.format == "csv" or (not args.format and Path(args.list).suffix.lower() == ".csv"))
+    root = args.root or (str(Path(args.list).parent) if label_csv and not args.config else None)  # a CSV's paths: its folder
+    if root:
+        overrides.append(f"data.root={json.dumps(root)}")
     if args.list:
-        overrides += [f"data.val_list={args.list}", f"data.train_list={args.list}"]
+        overrides += [f"data.val_list={json.dumps(args.list)}", f"data.train_list={json.dumps(args.list)}"]
         if not args.format:
-            overrides.append("data.format=list")
+            overrides.append(f"data.format={'csv' if label_csv else 'list'}")
     for key, value in (("format", args.format), ("annotations", args.annotations), ("split", args.split), ("num_workers", args.workers)):
         if value is not None:
             overrides.append(f"data.{key}={value}")
-    if not args.config and not args.root:
-        raise UsageError("give the data with --config RECIPE or --root DIR [--list FILE]")
+    if not args.config and not root:
+        raise UsageError("give the data with --config RECIPE, --root DIR [--list FILE] or --list LABELS.csv")
     return load_config(args.config, overrides).data
 
 
@@ -199,6 +228,7 @@ def _fuse(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from actionrec.engine.predict import PredictionFile, collect_videos, predict_collection, shard_output
+    from actionrec.engine.segments import check_segment_args, predict_segments
     from actionrec.engine.visualize import annotate_video, check_video_output
     from actionrec.shard import parse_shard, take_shard
 
@@ -213,10 +243,14 @@ def _predict(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output}: --output must end in .jsonl or .csv")
     videos = take_shard(collect_videos(args.inputs, list_file=args.list_file), shard)
     single = len(videos) == 1 and len(args.inputs) == 1 and not args.list_file and Path(args.inputs[0]).is_file()
-    if args.out and not single:
+    if args.out and not single and not args.segments:
         raise UsageError("--out draws the prediction on one video; give exactly one video file")
     if not videos:
         raise UsageError("no videos found in " + ", ".join(args.inputs + ([args.list_file] if args.list_file else [])))
+    params = check_segment_args(args, single=single)
+    if params is not None:
+        return predict_segments(_predictor(args, num_crops=args.crops, batch_size=args.batch_size), videos, params, args,
+                                single=single, output_path=output_path if args.output else None)
     predictor = _predictor(args, num_clips=args.clips or None, num_crops=args.crops, batch_size=args.batch_size)
     topk = predictor.check_topk(args.topk)
 

@@ -36,9 +36,15 @@ def _resolve_path(value: str | None, root: Path, field: str) -> str | None:
     raise ConfigError(f"{field}: no such file or directory {value!r} (also tried {str(root / p)!r})")
 
 
-def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
-    """``(samples, class_names)`` of ``subset`` ("train" | "val" | "test"); clear errors for bad paths."""
+def load_split(data: DataConfig, subset: str, *, classes: list[str] | None = None,
+               left_out: Any = None) -> tuple[list[Any], list[str]]:
+    """``(samples, class_names)`` of ``subset`` ("train" | "val" | "test"); clear errors for bad paths.
+
+    ``classes``: the model's class names, which label-name formats (``csv``) match their labels to;
+    ``left_out``: a :class:`~actionrec.data.annotations.LeftOut` to record what was left out.
+    """
     from actionrec.data.annotations import load_samples
+    from actionrec.data.formats import FORMATS
 
     if not data.root:
         raise ConfigError("data.root is not set (the directory holding the videos)")
@@ -46,11 +52,11 @@ def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
     if not root.is_dir():
         raise ConfigError(f"data.root: no such directory {data.root!r}")
     annotations = data.annotations
-    if data.format == "list":
+    if FORMATS.get(data.format).list_files:
         field = "data.train_list" if subset == "train" else "data.val_list"
         annotations = data.train_list if subset == "train" else data.val_list
         if annotations is None:
-            raise ConfigError(f"{field} is not set (data.format is 'list')")
+            raise ConfigError(f"{field} is not set (data.format is {data.format!r})")
         annotations = _resolve_path(annotations, root, field)
     else:
         annotations = _resolve_path(annotations, root, "data.annotations")
@@ -61,6 +67,8 @@ def load_split(data: DataConfig, subset: str) -> tuple[list[Any], list[str]]:
         split=data.split,
         subset=subset,
         val_fraction=data.val_fraction,
+        classes=classes,
+        left_out=left_out,
     )
     if not samples:
         raise UsageError(f"empty dataset: no {subset} videos found (format {data.format!r}, root {data.root!r}, list {annotations!r})")

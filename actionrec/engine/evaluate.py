@@ -90,6 +90,7 @@ def evaluate_checkpoint(
     """
     from tqdm import tqdm
 
+    from actionrec.data.annotations import LeftOut
     from actionrec.deploy.backends import load_backend
     from actionrec.engine.data import build_dataset, eval_loader, load_split, preprocess_changes
     from actionrec.runtime import resolve_runtime
@@ -98,7 +99,8 @@ def evaluate_checkpoint(
     predictor = load_backend(model, backend=backend, optimize=optimize, runtime=runtime, calib=calib)
     ref = load_backend(reference, runtime=runtime) if reference is not None else None
     meta = predictor.meta
-    samples, class_names = load_split(data, subset)
+    left_out = LeftOut()  # a label-name CSV is matched to the model's class names ("0", "1", ... if it has none)
+    samples, class_names = load_split(data, subset, classes=[meta.label(i) for i in range(meta.num_classes)], left_out=left_out)
     _check_model_fits(str(model), meta, data, class_names)
     if ref is not None:
         _check_model_fits(str(reference), ref.meta, data, class_names)
@@ -123,6 +125,7 @@ def evaluate_checkpoint(
     if not done.all():
         log.warning("%d of %d videos could not be read and are left out", int((~done).sum()), len(samples))
     videos = [str(getattr(s, "path", s)) for s in samples]
+    left_out.unreadable = [videos[i] for i in np.flatnonzero(~done)]
     labels = np.array([int(getattr(s, "label", -1)) for s in samples], dtype=np.int64)
     keep = np.flatnonzero(done)
     preds = Predictions([videos[i] for i in keep], labels[keep], logits[keep], list(class_names))
@@ -130,6 +133,7 @@ def evaluate_checkpoint(
     if ref_logits is not None:
         metrics.agreement = agreement(preds.view_logits, ref_logits[keep])
     metrics.runtime = {"backend": predictor.backend, **runtime.as_dict()}
+    metrics.left_out = left_out.as_dict() or None
     return preds, metrics
 
 
@@ -151,6 +155,8 @@ def write_report(out_dir: str | Path, preds: Predictions, metrics: EvalMetrics, 
     preds.save(out / "predictions.npz")
     row = {"name": name, **metrics.as_row()}
     record = {**row, "per_class": dict(zip(preds.class_names, metrics.per_class)), "runtime": metrics.runtime}
+    if metrics.left_out:
+        record["left_out"] = metrics.left_out
     write_text_atomic(out / "metrics.json", json.dumps(record, indent=1) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf)

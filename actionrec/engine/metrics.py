@@ -84,6 +84,7 @@ class EvalMetrics:
     confusion: np.ndarray  # (K, K) video-level
     agreement: dict[str, float] | None = None  # with a reference model: see :func:`agreement`
     runtime: dict | None = None  # backend, device, threads, host: how the scores were computed
+    left_out: dict | None = None  # listed videos not scored, by reason (unknown_labels, missing, empty, unreadable)
 
     def as_row(self) -> dict[str, float | int]:
         row: dict[str, float | int] = {

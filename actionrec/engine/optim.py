@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from actionrec.config import OptimConfig, ScheduleConfig
 from actionrec.errors import UsageError
 
-__all__ = ["build_optimizer", "LRSchedule"]
+__all__ = ["build_optimizer", "param_groups", "LRSchedule"]
+
+ParamsOrGroups = list[torch.nn.Parameter] | list[dict[str, Any]]
 
 
-def build_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, nesterov), Adam or AdamW over ``params`` (only those requiring gradients)."""
-    params = [p for p in params if p.requires_grad]
+def param_groups(model: torch.nn.Module, backbone_lr_mult: float = 1.0) -> ParamsOrGroups:
+    """The trainable parameters of ``model``, for :func:`build_optimizer`.
+
+    With ``backbone_lr_mult`` 1 a plain list (one group, as before such groups existed, so older
+    training states resume). Otherwise two groups, ``backbone`` (``lr_mult`` = ``backbone_lr_mult``)
+    then ``classifier`` (``lr_mult`` 1), an empty one left out; :meth:`LRSchedule.apply` sets each
+    group's lr to the schedule's times its ``lr_mult``.
+    """
+    from actionrec.models.finetune import classifier_parameters
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if backbone_lr_mult == 1.0:
+        return params
+    head = {id(p) for p in classifier_parameters(model)}
+    groups = [
+        {"name": "backbone", "lr_mult": backbone_lr_mult, "params": [p for p in params if id(p) not in head]},
+        {"name": "classifier", "lr_mult": 1.0, "params": [p for p in params if id(p) in head]},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(params: ParamsOrGroups, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, nesterov), Adam or AdamW over ``params`` (only those requiring gradients),
+    or over parameter groups (dicts, as :func:`param_groups` makes; each starts at ``cfg.lr × lr_mult``)."""
+    if params and isinstance(params[0], dict):
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+        params = [{**g, "lr": cfg.lr * g.get("lr_mult", 1.0)} for g in groups if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     if not params:
         raise UsageError("no trainable parameters (check model.trainable)")
     if cfg.name == "sgd":
@@ -59,7 +88,8 @@ class LRSchedule:
         return self.epoch_lr(step / self.steps_per_epoch)
 
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
+        """Set every group's lr to the lr of ``step`` times the group's ``lr_mult`` (default 1); return the former."""
         lr = self(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         return lr

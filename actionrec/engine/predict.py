@@ -116,7 +116,12 @@ class PredictionFile:
 
     Holds an exclusive ``flock`` on the file while open: a second writer fails with
     :class:`~actionrec.errors.LockedError` (shards write separate files, so they never collide).
+    Subclasses (``--segments``: :class:`actionrec.engine.segments.SegmentFile`) change what a row holds
+    through :meth:`row`, :meth:`csv_columns`, :meth:`csv_rows` and :meth:`accepts`.
     """
+
+    kind_name = "prediction"
+    multi_row = False  # CSV: several rows per video (a torn block is redone whole)
 
     def __init__(self, path: str | os.PathLike, *, topk: int) -> None:
         self.path = Path(path)
@@ -124,8 +129,7 @@ class PredictionFile:
         if self.kind not in OUTPUT_SUFFIXES:
             raise UsageError(f"{self.path}: --output must end in .jsonl or .csv")
         self.topk = topk
-        self.columns = ["video"] + [f"{k}_{i}" for i in range(1, topk + 1) for k in ("label", "score")] + \
-            ["clips", "duration", "truncated", "error"]
+        self.columns = self.csv_columns()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, "a+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         import fcntl
@@ -143,6 +147,8 @@ class PredictionFile:
         if text and not text.endswith("\n"):  # a run killed mid-row: drop the torn row
             keep = text.rfind("\n") + 1
             log.warning("%s: dropping an incomplete last row (%d bytes) from an interrupted run", self.path, len(text) - keep)
+            if self.kind == ".csv" and self.multi_row:
+                keep = _start_of_last_video(text, keep)
             self._f.truncate(keep)
             text = text[:keep]
         if not text:
@@ -154,14 +160,19 @@ class PredictionFile:
             for n, line in enumerate(text.splitlines(), 1):
                 if line.strip():
                     try:
-                        done.add(json.loads(line)["video"])
+                        row = json.loads(line)
+                        done.add(row["video"])
                     except (ValueError, KeyError, TypeError) as e:
-                        raise UsageError(f"{self.path}:{n}: not a prediction row ({e}); choose another --output") from None
+                        raise UsageError(f"{self.path}:{n}: not a {self.kind_name} row ({e}); choose another --output") from None
+                    if not self.accepts(row):
+                        raise UsageError(f"{self.path}:{n}: not a {self.kind_name} row (written by another kind of run); "
+                                         "choose another --output")
             return done
         rows = list(csv.reader(io.StringIO(text)))
         if rows[0] != self.columns:
-            raise UsageError(f"{self.path}: its columns ({len(rows[0])}) are not those of --topk {self.topk}; "
-                             "use the --topk it was written with, or another --output")
+            raise UsageError(f"{self.path}: its columns ({len(rows[0])}) are not those of this run's {self.kind_name} rows "
+                             f"({len(self.columns)}: {', '.join(self.columns[:4])}, ...); use the options it was written "
+                             "with (--topk, --segments), or another --output")
         return {r[0] for r in rows[1:] if r}
 
     def _append(self, text: str) -> None:
@@ -170,18 +181,34 @@ class PredictionFile:
         self._f.flush()
         os.fsync(self._f.fileno())
 
-    def write(self, pred: Prediction) -> None:
-        d = pred.to_dict()
-        if self.kind == ".jsonl":
-            self._append(json.dumps(d, ensure_ascii=False) + "\n")
-            return
+    def csv_columns(self) -> list[str]:
+        return ["video"] + [f"{k}_{i}" for i in range(1, self.topk + 1) for k in ("label", "score")] + \
+            ["clips", "duration", "truncated", "error"]
+
+    def accepts(self, row: dict) -> bool:
+        """Whether a JSONL row read back was written by this kind of run."""
+        return "predictions" in row or "error" in row
+
+    def row(self, item: Prediction) -> dict:
+        """The JSONL object of one video."""
+        return item.to_dict()
+
+    def csv_rows(self, d: dict) -> list[list[object]]:
+        """The CSV rows of one video's :meth:`row`."""
         cells: list[object] = [d["video"]]
         for i in range(self.topk):
             p = d["predictions"][i] if i < len(d["predictions"]) else {"label": "", "score": ""}
             cells += [p["label"], p["score"]]
-        cells += [d["clips"], d["duration"], int(d["truncated"]), d.get("error", "")]
+        return [cells + [d.get("clips", 0), d.get("duration", 0.0), int(d.get("truncated", False)), d.get("error", "")]]
+
+    def write(self, item: Prediction) -> None:
+        """Append one video's row(s) in one write, flushed and synced."""
+        d = self.row(item)
+        if self.kind == ".jsonl":
+            self._append(json.dumps(d, ensure_ascii=False) + "\n")
+            return
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(cells)
+        csv.writer(buf, lineterminator="\n").writerows(self.csv_rows(d))
         self._append(buf.getvalue())
 
     def close(self) -> None:
@@ -192,6 +219,17 @@ class PredictionFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _start_of_last_video(text: str, keep: int) -> int:
+    """Where the rows of the last video before ``keep`` start (a torn multi-row block: redo that video whole)."""
+    lines = text[:keep].splitlines(keepends=True)
+    if len(lines) < 2:
+        return keep
+    video = next(csv.reader([lines[-1]]), [""])[0]
+    while len(lines) > 1 and next(csv.reader([lines[-1]]), [""])[0] == video:
+        keep -= len(lines.pop())
+    return keep
 
 
 @dataclass

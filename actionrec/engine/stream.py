@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from actionrec.data.pipeline import VideoClips
 from actionrec.errors import UsageError
 from actionrec.inference.predictor import Predictor
+from actionrec.inference.windows import ClipAssembler
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,10 @@ def stream_predictions(
     """Yield a :class:`StreamEvent` every ``step`` frames (default: half a window) once a window is full.
 
     The window ending at frame ``i`` holds frames ``pipeline.window(i - span + 1, ·)``: the same
-    indices, transform and model as ``predict`` and ``eval``. ``on_frame(frame, current_topk)`` is
-    called for every frame (e.g. to draw and save it).
+    indices, transform and model as ``predict`` and ``eval``, its clip assembled as ``predict --segments``
+    assembles it (:class:`~actionrec.inference.windows.ClipAssembler`: each frame a clip uses is transformed
+    once, and kept only while a window needs it). ``on_frame(frame, current_topk)`` is called for every
+    frame (e.g. to draw and save it).
     """
     pipe = predictor.pipeline
     span = pipe.span
@@ -95,21 +97,21 @@ def stream_predictions(
         raise UsageError(f"smooth must be ≥ 1, got {smooth}")
     topk = predictor.check_topk(topk)
     offsets = pipe.window(0, span)  # frame offsets inside the window (0, s, 2s, ...)
-    window: collections.deque[np.ndarray] = collections.deque(maxlen=span)
+    clips = ClipAssembler(pipe, ((k, k * step, k * step + offsets) for k in itertools.count()))
+    wanted = clips.wanted()  # endless: the windows of a camera never run out
+    want = next(wanted)
     recent: collections.deque[np.ndarray] = collections.deque(maxlen=smooth)
     current: list[tuple[str, float]] = []
     for i, frame in enumerate(frames):
-        window.append(frame)
-        if len(window) == span and (i + 1 - span) % step == 0:
-            t0 = time.perf_counter()
-            start = i + 1 - span
-            clip = np.stack([window[k] for k in offsets])
-            clips = VideoClips(pipe.transform(clip), [start + offsets], i + 1, fps, None)
-            recent.append(predictor.postprocess(predictor.forward(clips.tensor), clips, topk=topk).probs)
-            p = np.mean(recent, axis=0)
-            order = np.argsort(-p, kind="stable")[:topk]
-            current = [(predictor.meta.label(int(k)), float(p[k])) for k in order]
-            log.debug("window ending at frame %d scored in %.3f s", i, time.perf_counter() - t0)
-            yield StreamEvent(i, i / fps if fps else 0.0, current)
+        if i == want:
+            for _, clip in clips.add(i, frame):
+                t0 = time.perf_counter()
+                recent.append(predictor.softmax(predictor.forward(clip)).mean(dim=0).numpy())
+                p = np.mean(recent, axis=0)
+                order = np.argsort(-p, kind="stable")[:topk]
+                current = [(predictor.meta.label(int(k)), float(p[k])) for k in order]
+                log.debug("window ending at frame %d scored in %.3f s", i, time.perf_counter() - t0)
+                yield StreamEvent(i, i / fps if fps else 0.0, current)
+            want = next(wanted)
         if on_frame is not None:
             on_frame(frame, current)

@@ -26,7 +26,7 @@ from actionrec.engine import distributed as D
 from actionrec.runtime import resolve_runtime
 from actionrec.engine.data import build_dataset, eval_loader, load_split, preprocess_changes, train_loader
 from actionrec.engine.logger import MetricsLogger, read_records
-from actionrec.engine.optim import LRSchedule, build_optimizer
+from actionrec.engine.optim import LRSchedule, build_optimizer, param_groups
 from actionrec.engine.state import (
     epoch_checkpoints, get_rng_state, latest_checkpoint, prune_checkpoints, seed_everything, set_rng_state,
 )
@@ -77,6 +77,12 @@ def build_model(cfg: Config, class_names: list[str]) -> nn.Module:
 
         names = freeze(model, list(cfg.model.trainable))
         log.info("fine-tuning %d parameter tensors (prefixes %s)", len(names), cfg.model.trainable)
+    if cfg.model.freeze_backbone:
+        from actionrec.models.finetune import freeze_backbone
+
+        names = freeze_backbone(model)
+        log.info("linear probe: training only the classifier (%s); the backbone and its BatchNorm statistics stay fixed",
+                 ", ".join(names))
     return model
 
 
@@ -236,8 +242,9 @@ def _train(cfg: Config, info: D.DistInfo, resume: str | bool, stop_after_epoch: 
             if logger:
                 logger.epoch(epoch=e1, **rec)
                 val = f" | val clip top-1 {rec['val_clip_top1']:.3f} video top-1 {rec['val_video_top1']:.3f}" if "val_video_top1" in rec else ""
-                log.info("epoch %d/%d: loss %.4f top-1 %.3f lr %.2e | %.1f s (%.2f s/step)%s", e1, cfg.train.epochs, rec["train_loss"],
-                         rec["train_top1"], rec["lr"], rec["epoch_time"], rec["step_time"], val)
+                lrs = f"{rec['lr']:.2e}" + (f" (backbone {rec['lr_backbone']:.2e})" if "lr_backbone" in rec else "")
+                log.info("epoch %d/%d: loss %.4f top-1 %.3f lr %s | %.1f s (%.2f s/step)%s", e1, cfg.train.epochs, rec["train_loss"],
+                         rec["train_top1"], lrs, rec["epoch_time"], rec["step_time"], val)
             result.history.append({"epoch": e1, **rec})
             result.epochs_done = e1
             if e1 % cfg.train.checkpoint_every == 0 or e1 == cfg.train.epochs or e1 == stop_after_epoch:
@@ -278,7 +285,7 @@ def _setup(cfg: Config, info: D.DistInfo, resume_path: Path | None) -> _Run:
     if cfg.train.max_steps_per_epoch:
         batches = min(batches, cfg.train.max_steps_per_epoch * accum)
     steps_per_epoch = math.ceil(batches / accum)
-    optimizer = build_optimizer(list(model.parameters()), cfg.optimizer)
+    optimizer = build_optimizer(param_groups(model, cfg.optimizer.backbone_lr_mult), cfg.optimizer)
     schedule = LRSchedule(cfg.optimizer.lr, cfg.schedule, epochs=cfg.train.epochs, steps_per_epoch=steps_per_epoch)
     use_amp = cfg.train.amp and info.device.type == "cuda"
     return _Run(cfg=cfg, info=info, model=model, net=net, optimizer=optimizer, schedule=schedule,
@@ -309,7 +316,13 @@ def _restore(run: _Run, resume_path: Path, result: TrainResult) -> None:
     try:
         state = load_state(resume_path)
         load_state_dict_checked(run.model, state["model"], source=str(resume_path))
+        mults = [g.get("lr_mult", 1.0) for g in run.optimizer.param_groups]
+        if len(state["optimizer"]["param_groups"]) != len(mults):
+            raise CheckpointError(f"{resume_path}: its optimiser has {len(state['optimizer']['param_groups'])} parameter group(s), "
+                                  f"the recipe makes {len(mults)} (optimizer.backbone_lr_mult 1 or not): resume with the run's settings")
         run.optimizer.load_state_dict(state["optimizer"])
+        for group, mult in zip(run.optimizer.param_groups, mults):  # the recipe's multipliers, not the saved ones
+            group["lr_mult"] = mult
         if run.use_amp and state.get("scaler"):
             run.scaler.load_state_dict(state["scaler"])
         result.epochs_done = int(state["epoch"])
@@ -339,6 +352,9 @@ def _prepare_output(run: _Run, start_epoch: int) -> None:
     n_params = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
     log.info("training %s (%d classes, %.2fM trainable params) on %s x%d: %d train / %d val videos, %d steps/epoch", run.meta.arch,
              run.meta.num_classes, n_params / 1e6, run.info.device, run.info.world_size, run.n_train, run.n_val, run.steps_per_epoch)
+    if "lr_backbone" in _group_lrs(run.optimizer, 1.0):
+        log.info("learning rates: classifier %.2e, backbone %.2e (optimizer.backbone_lr_mult %g), both following the schedule",
+                 run.cfg.optimizer.lr, run.cfg.optimizer.lr * run.cfg.optimizer.backbone_lr_mult, run.cfg.optimizer.backbone_lr_mult)
 
 
 def _train_epoch(run: _Run, epoch: int, logger: MetricsLogger | None) -> dict[str, Any]:
@@ -346,7 +362,7 @@ def _train_epoch(run: _Run, epoch: int, logger: MetricsLogger | None) -> dict[st
     from tqdm import tqdm
 
     cfg, info, accum = run.cfg, run.info, run.cfg.train.accumulate_steps
-    run.net.train()
+    _train_mode(run)
     loader = train_loader(run.train_ds, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.seed, epoch=epoch,
                           rank=info.rank, world_size=info.world_size)
     t0 = time.perf_counter()
@@ -379,15 +395,30 @@ def _train_epoch(run: _Run, epoch: int, logger: MetricsLogger | None) -> dict[st
         if batch is not None:
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
             if logger and (i // accum) % cfg.train.log_every == 0 and last_micro:
-                logger.step(epoch=epoch + 1, step=step, loss=loss.item(), lr=lr)
+                logger.step(epoch=epoch + 1, step=step, loss=loss.item(), lr=lr, **_group_lrs(run.optimizer, lr))
         bar.update(1)
     bar.close()
     loss, top1 = _epoch_scores(run, epoch, totals, skipped)
-    rec: dict[str, Any] = {"train_loss": loss, "train_top1": top1, "lr": lr, "epoch_time": time.perf_counter() - t0,
-                           "step_time": step_time / max(run.batches, 1)}
+    rec: dict[str, Any] = {"train_loss": loss, "train_top1": top1, "lr": lr, **_group_lrs(run.optimizer, lr),
+                           "epoch_time": time.perf_counter() - t0, "step_time": step_time / max(run.batches, 1)}
     if skipped:
         rec["train_skipped"] = skipped
     return rec
+
+
+def _train_mode(run: _Run) -> None:
+    """The network in training mode; with ``model.freeze_backbone`` (a linear probe) its BatchNorm layers stay in
+    eval mode: the frozen backbone normalises with its stored statistics, which do not move."""
+    run.net.train()
+    if run.cfg.model.freeze_backbone:
+        from actionrec.models.finetune import batchnorm_eval
+
+        batchnorm_eval(run.model)
+
+
+def _group_lrs(optimizer: torch.optim.Optimizer, lr: float) -> dict[str, float]:
+    """``{"lr_backbone": ...}`` for a schedule value ``lr`` when the backbone has its own group (else empty)."""
+    return {"lr_backbone": lr * g["lr_mult"] for g in optimizer.param_groups if g.get("name") == "backbone"}
 
 
 def _forward_backward(run: _Run, batch: tuple[torch.Tensor, torch.Tensor], *, counted: bool, last_micro: bool,

@@ -7,5 +7,7 @@ from :mod:`actionrec.runtime`.
 
 from actionrec.data.pipeline import ClipPipeline, VideoClips
 from actionrec.inference.predictor import ModelOutputError, Prediction, Predictor
+from actionrec.inference.segments import Segment, SegmentParams, SegmentResult, Window, iter_windows, segment_video
 
-__all__ = ["Predictor", "Prediction", "ClipPipeline", "VideoClips", "ModelOutputError"]
+__all__ = ["Predictor", "Prediction", "ClipPipeline", "VideoClips", "ModelOutputError", "SegmentParams", "SegmentResult",
+           "Segment", "Window", "iter_windows", "segment_video"]

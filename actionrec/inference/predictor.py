@@ -168,16 +168,20 @@ class Predictor:
         """``topk`` validated (1 to 10,000) and capped at the number of classes."""
         return min(_bounded("topk", topk, 1, MAX_TOPK), self.meta.num_classes)
 
+    def softmax(self, logits: torch.Tensor, *, source: str | None = None) -> torch.Tensor:
+        """float32 ``(N, K)`` logits → float64 ``(N, K)`` probabilities; non-finite logits raise :class:`ModelOutputError`."""
+        if not torch.isfinite(logits).all():
+            raise ModelOutputError(f"{self.name}: the model produced non-finite scores (NaN or inf) on "
+                                   f"{source or 'the given frames'}; its weights or export are broken")
+        return torch.softmax(logits.double(), dim=1)
+
     def postprocess(self, logits: torch.Tensor, clips: VideoClips, *, topk: int = 5) -> Prediction:
         """Mean softmax over the ``(V, K)`` view logits of one video → :class:`Prediction` (top ``topk``)."""
         topk = self.check_topk(topk)
         logits = torch.as_tensor(logits, dtype=torch.float32)
         if logits.dim() != 2 or logits.shape[1] != self.meta.num_classes or len(logits) != len(clips.tensor):
             raise UsageError(f"{self.name}: expected ({len(clips.tensor)}, {self.meta.num_classes}) logits, got {tuple(logits.shape)}")
-        if not torch.isfinite(logits).all():
-            raise ModelOutputError(f"{self.name}: the model produced non-finite scores (NaN or inf) on "
-                                   f"{clips.path or 'the given frames'}; its weights or export are broken")
-        probs = torch.softmax(logits.double(), dim=1).mean(dim=0).numpy()
+        probs = self.softmax(logits, source=clips.path).mean(dim=0).numpy()
         order = np.argsort(-probs, kind="stable")[:topk]
         return Prediction(
             video=clips.path, topk=[(self.meta.label(int(k)), float(probs[k])) for k in order], clips=clips.num_clips,
@@ -199,6 +203,15 @@ class Predictor:
         pred = self.postprocess(logits, clips, topk=topk)
         pred.timings = {"decode_s": t1 - t0, "forward_s": time.perf_counter() - t1}
         return pred
+
+    # --- a long video: what happens when ----------------------------------------------------
+    def segments(self, video: str | os.PathLike, params: Any = None, **kwargs: Any) -> Any:
+        """Labelled time segments and per-window scores of ``video``: a
+        :class:`~actionrec.inference.segments.SegmentResult` (``kwargs``: :class:`~actionrec.inference.segments.SegmentParams`
+        fields such as ``window_s``, ``stride_frames``, ``threshold``; or ``progress``, ``batch_size``)."""
+        from actionrec.inference.segments import segment_video
+
+        return segment_video(self, video, params, **kwargs)
 
     # --- many videos -----------------------------------------------------------------------
     def predict_many(self, videos: Iterable[str | os.PathLike], *, topk: int = 5, workers: int | None = None,

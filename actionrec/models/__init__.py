@@ -20,6 +20,6 @@ __all__ = list(_REGISTRY_NAMES)
 def __getattr__(name: str) -> Any:
     if name in _REGISTRY_NAMES:
         return getattr(importlib.import_module("actionrec.models.registry"), name)
-    if name in ("i3d", "video_resnet", "finetune", "two_stream", "flops", "registry"):
+    if name in ("i3d", "video_resnet", "x3d", "finetune", "two_stream", "flops", "registry"):
         return importlib.import_module(f"actionrec.models.{name}")
     raise AttributeError(f"module 'actionrec.models' has no attribute {name!r}")

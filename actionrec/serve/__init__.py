@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"create_app": "actionrec.serve.app", "ServeSettings": "actionrec.serve.app", "Limits": "actionrec.serve.uploads"}
+_EXPORTS = {"create_app": "actionrec.serve.app", "ServeSettings": "actionrec.serve.app", "Limits": "actionrec.serve.uploads",
+            "JobSettings": "actionrec.serve.jobs"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -3,15 +3,19 @@
 The server schedules the predictor's three steps itself: ``pipeline.load`` in its decode pool,
 ``forward`` in the batcher's one inference thread (clips of several requests in one call),
 ``postprocess`` back on the request. The annotated video is :func:`~actionrec.engine.visualize.annotate_video`,
-the drawing of ``predict --out``. No other module of :mod:`actionrec.serve` imports inference code,
-so the server cannot grow a second clip pipeline.
+the drawing of ``predict --out``. Long-video jobs use :mod:`actionrec.inference.segments` (windows,
+segments) with the model's forward pass replaced by the batcher's. No other module of
+:mod:`actionrec.serve` imports inference code, so the server cannot grow a second clip pipeline.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +96,58 @@ class ModelAdapter:
         self.forward(torch.zeros(1, self.meta.in_channels, pre.clip_len, pre.crop_size, pre.crop_size))
         return time.perf_counter() - t
 
+    # --- long videos (jobs) -----------------------------------------------------------------
+    @property
+    def class_names(self) -> list[str]:
+        return [self.meta.label(i) for i in range(self.meta.num_classes)]
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what scores windows (model, classes, clip): persisted windows are only resumed under the same."""
+        pre = self.predictor.pipeline.preprocess
+        text = "|".join([self.source, self.meta.arch, *self.class_names,
+                         *(str(getattr(pre, k)) for k in ("clip_len", "frame_stride", "resize_short", "crop_size"))])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def segment_params(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``SegmentParams`` fields checked (``UsageError`` naming a bad one), as a JSON-ready dict."""
+        from actionrec.inference.segments import SegmentParams
+
+        return asdict(SegmentParams(**values))
+
+    def iter_windows(self, path: str | os.PathLike, params: dict[str, Any], *, name: str, start_window: int,
+                     forward: Callable[[torch.Tensor], torch.Tensor], batch_size: int | None, state: dict[str, Any]) -> Iterator[Any]:
+        """Scored windows (``index, start_s, end_s, scores``) of ``path`` from ``start_window`` on, each forward
+        pass through ``forward`` (the batcher); ``state`` receives ``plan`` and ``truncated``. :class:`BadVideo` if unreadable."""
+        from actionrec.errors import UsageError
+        from actionrec.inference.segments import SegmentParams, iter_windows
+
+        proxy = _ForwardThrough(self.predictor, forward)
+        try:
+            yield from iter_windows(proxy, path, SegmentParams(**params), start_window=start_window,  # type: ignore[arg-type]
+                                    batch_size=batch_size, state=state)
+        except (*VIDEO_ERRORS, UsageError) as e:
+            reason = getattr(e, "reason", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise BadVideo(str(reason).replace(str(path), name)) from e
+
+    @staticmethod
+    def plan_summary(state: dict[str, Any]) -> dict[str, Any]:
+        """What a job records of the :func:`~actionrec.inference.segments.iter_windows` plan."""
+        plan = state["plan"]
+        return {"windows": len(plan), "duration": plan.duration_s, "fps": plan.fps, "params": asdict(plan.params)}
+
+    def segment_result(self, name: str, windows: list[tuple[int, float, float, list[float]]], plan: dict[str, Any], *,
+                       truncated: bool, topk: int) -> dict[str, Any]:
+        """The ``SegmentResult.to_dict`` of a job from its persisted windows and plan summary."""
+        from actionrec.inference.segments import SegmentParams, SegmentResult, Window, segments_from_windows
+
+        params = SegmentParams(**plan["params"])
+        wins = [Window(i, a, b, scores) for i, a, b, scores in windows]
+        names = self.class_names
+        return SegmentResult(video=name, duration_s=plan["duration"], fps=plan["fps"], class_names=names, windows=wins,
+                             segments=segments_from_windows(wins, names, params), params=params,
+                             truncated=truncated).to_dict(windows=True, topk=topk)
+
     def describe(self) -> dict[str, Any]:
         """``GET /v1/model``: architecture, classes, preprocessing, backend."""
         pre = self.predictor.pipeline.preprocess
@@ -106,3 +162,14 @@ class ModelAdapter:
             "backend": self.backend,
             "threads": self.predictor.threads,
         }
+
+
+class _ForwardThrough:
+    """The predictor as :func:`~actionrec.inference.segments.iter_windows` sees it, ``forward`` replaced."""
+
+    def __init__(self, predictor: Predictor, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self._predictor = predictor
+        self.forward = forward
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._predictor, name)

@@ -5,6 +5,10 @@ thread takes up to ``max_batch`` clips, waiting at most ``max_wait_ms`` after th
 runs ``forward`` on the concatenation and hands each request its rows of the logits. A request's
 clips may be split over consecutive batches; its future completes when all rows are back.
 A full queue refuses new work at once (:class:`QueueFull`, the server's 503 with ``Retry-After``).
+
+Background work (``submit(..., background=True)``: the windows of long-video jobs) waits in a second
+queue and only fills the room a batch has left after every waiting request's clips: a job never
+delays a request by more than the one forward pass already running.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class DynamicBatcher:
         self.on_batch = on_batch
         self._jobs: deque[_Job] = deque()
         self._queued = 0  # clips not yet taken by the worker
+        self._background: deque[_Job] = deque()  # taken only when no request's clips wait
+        self._queued_background = 0
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="actionrec-inference", daemon=True)
@@ -70,20 +76,28 @@ class DynamicBatcher:
 
     @property
     def depth(self) -> int:
-        """Clips waiting for the worker."""
-        return self._queued
+        """Clips waiting for the worker (requests' and background work's)."""
+        return self._queued + self._queued_background
 
-    def submit(self, clips: torch.Tensor) -> Future:
-        """Queue ``clips`` ``(V, C, T, H, W)``; the future gives their logits ``(V, K)``. Raises :class:`QueueFull`."""
+    def submit(self, clips: torch.Tensor, *, background: bool = False) -> Future:
+        """Queue ``clips`` ``(V, C, T, H, W)``; the future gives their logits ``(V, K)``.
+
+        Requests raise :class:`QueueFull` over ``max_queue``; ``background`` work is not bounded here
+        (its callers wait for each result before they submit more).
+        """
         v = int(clips.shape[0])
         fut: Future = Future()
         with self._cond:
             if self._closed:
                 raise BatcherClosed("the inference worker has stopped")
-            if self._queued + v > max(self.max_queue, v if self._queued == 0 else 0):
-                raise QueueFull(f"inference queue full ({self._queued} of {self.max_queue} clips waiting)")
-            self._jobs.append(_Job(clips, fut))
-            self._queued += v
+            if background:
+                self._background.append(_Job(clips, fut))
+                self._queued_background += v
+            else:
+                if self._queued + v > max(self.max_queue, v if self._queued == 0 else 0):
+                    raise QueueFull(f"inference queue full ({self._queued} of {self.max_queue} clips waiting)")
+                self._jobs.append(_Job(clips, fut))
+                self._queued += v
             self._cond.notify()
         return fut
 
@@ -96,33 +110,40 @@ class DynamicBatcher:
 
     # --- worker ---------------------------------------------------------------------------------
     def _take(self) -> list[tuple[_Job, int, int]] | None:
-        """Up to ``max_batch`` clips as ``(job, start, stop)`` slices, or ``None`` when closed."""
+        """Up to ``max_batch`` clips as ``(job, start, stop)`` slices (requests first), or ``None`` when closed."""
         with self._cond:
-            while not self._jobs and not self._closed:
+            while not self._jobs and not self._background and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return None
             deadline = time.monotonic() + self.max_wait
-            while self._queued < self.max_batch and not self._closed:
+            while self.depth < self.max_batch and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            picked, room = [], self.max_batch
-            while self._jobs and room:
-                job = self._jobs[0]
-                if job.future.done():  # the request gave up (timeout, client gone) or failed: skip the rest
-                    self._jobs.popleft()
-                    self._queued -= len(job.clips) - job.taken
-                    continue
-                n = min(room, len(job.clips) - job.taken)
-                picked.append((job, job.taken, job.taken + n))
-                job.taken += n
-                room -= n
-                self._queued -= n
-                if job.taken == len(job.clips):
-                    self._jobs.popleft()
+            picked: list[tuple[_Job, int, int]] = []
+            self._queued -= self._pick(self._jobs, picked)
+            self._queued_background -= self._pick(self._background, picked)
             return picked
+
+    def _pick(self, jobs: deque[_Job], picked: list[tuple[_Job, int, int]]) -> int:
+        """Move clips of ``jobs`` into ``picked`` up to ``max_batch`` in all; returns the clips it dequeued."""
+        dequeued, room = 0, self.max_batch - sum(b - a for _, a, b in picked)
+        while jobs and room:
+            job = jobs[0]
+            if job.future.done():  # the request gave up (timeout, client gone) or failed: skip the rest
+                jobs.popleft()
+                dequeued += len(job.clips) - job.taken
+                continue
+            n = min(room, len(job.clips) - job.taken)
+            picked.append((job, job.taken, job.taken + n))
+            job.taken += n
+            room -= n
+            dequeued += n
+            if job.taken == len(job.clips):
+                jobs.popleft()
+        return dequeued
 
     def _run(self) -> None:
         while True:
@@ -150,10 +171,11 @@ class DynamicBatcher:
                 if job.done_rows == len(job.clips):
                     _settle(job.future, result=torch.cat([job.parts[k] for k in sorted(job.parts)]))
         with self._cond:
-            for job in self._jobs:
+            for job in (*self._jobs, *self._background):
                 _settle(job.future, error=BatcherClosed("the inference worker has stopped"))
             self._jobs.clear()
-            self._queued = 0
+            self._background.clear()
+            self._queued = self._queued_background = 0
 
 
 def _settle(future: Future, *, result: torch.Tensor | None = None, error: BaseException | None = None) -> None:

@@ -24,7 +24,10 @@ class ServeMetrics:
         self.in_progress = Gauge("actionrec_requests_in_progress", "prediction requests between admission and answer", registry=r)
         self.queue_depth = Gauge("actionrec_queue_depth", "clips waiting for the inference worker", registry=r)
         self.decode_failures = Counter("actionrec_decode_failures", "uploads refused by the probe or the decoder (not a video, damaged, over a limit)", registry=r)
-        self.rejected = Counter("actionrec_rejected", "requests refused because the queue was full or timed out", ["reason"], registry=r)
+        self.rejected = Counter("actionrec_rejected", "requests refused: queue_full, timeout, uploads_total, uploads_per_client, jobs_full",
+                                ["reason"], registry=r)
+        self.uploads = Gauge("actionrec_uploads_in_progress", "request bodies being received (they hold no inference slot)", registry=r)
+        self.jobs = Gauge("actionrec_jobs", "long-video jobs by state (queued, running)", ["state"], registry=r)
 
     def on_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -4,18 +4,29 @@ Nothing is trusted before it is checked: a declared ``Content-Length`` over the 
 before a byte is read, the running byte count is checked on every chunk, a client that stops
 sending for ``read_timeout`` seconds is dropped, and the file must open as a container with a video
 stream within the duration, frame-count and frame-size limits before anything decodes it.
+
+Uploads in progress are counted by :class:`UploadGate` (in total and per client address), not by the
+inference queue: a slow or stalled client holds an upload slot and a file descriptor, never a slot of
+the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "UploadError", "receive_upload", "probe_video"]
+__all__ = ["Limits", "UploadError", "UploadGate", "receive_upload", "probe_video", "client_key"]
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 
@@ -40,11 +51,74 @@ class UploadError(Exception):
         self.message = message
 
 
+def client_key(host: str | None) -> str:
+    """Who a per-client limit counts: the IPv4 address, or the /64 of an IPv6 one (one host's usual share)."""
+    if not host:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class UploadGate:
+    """Uploads in progress: at most ``total`` at once, and ``per_client`` from one address.
+
+    Used on the event loop only (no lock). Over a cap, :meth:`acquire` raises :class:`UploadError`:
+    429 for one client's cap, 503 for the total; the app adds ``Retry-After``.
+    """
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = max(1, int(total))
+        self.per_client = max(1, int(per_client))
+        self.active = 0
+        self._by_client: dict[str, int] = {}
+
+    def acquire(self, client: str) -> None:
+        """Take an upload slot for ``client`` (a :func:`client_key`) or raise :class:`UploadError` 429/503."""
+        held = self._by_client.get(client, 0)
+        if held >= self.per_client:
+            raise UploadError(429, f"too many uploads in progress from your address ({held}, the limit): "
+                                   "wait for one to finish")
+        if self.active >= self.total:
+            raise UploadError(503, f"server busy: {self.active} uploads in progress (the limit)")
+        self.active += 1
+        self._by_client[client] = held + 1
+
+    def release(self, client: str) -> None:
+        self.active -= 1
+        left = self._by_client[client] - 1
+        if left:
+            self._by_client[client] = left
+        else:
+            del self._by_client[client]
+
+    @contextmanager
+    def hold(self, client: str) -> Iterator[None]:
+        """:meth:`acquire` … :meth:`release`."""
+        self.acquire(client)
+        try:
+            yield
+        finally:
+            self.release(client)
+
+    @property
+    def clients(self) -> int:
+        """Addresses with an upload in progress."""
+        return len(self._by_client)
+
+
 @dataclass
 class Upload:
     path: Path
     filename: str  # the client's name for it (display only), or "upload"
     size: int
+    seconds: float = 0.0  # from the first read to the last byte
 
 
 def _safe_name(name: str | None) -> str:
@@ -67,7 +141,7 @@ async def receive_upload(request: Any, directory: Path, limits: Limits) -> Uploa
     ctype = request.headers.get("content-type", "")
     path = directory / "upload"
     sink = _MultipartSink(path, ctype) if ctype.lower().startswith("multipart/form-data") else _RawSink(path)
-    total = 0
+    total, t0 = 0, time.perf_counter()
     stream = request.stream().__aiter__()
     try:
         while True:
@@ -92,7 +166,7 @@ async def receive_upload(request: Any, directory: Path, limits: Limits) -> Uploa
         raise UploadError(400, "empty upload: send a video file as the request body or as a multipart 'file' field")
     if declared is not None and total != int(declared):
         raise UploadError(400, f"the body has {total} bytes, Content-Length said {declared}")
-    return Upload(path, _safe_name(name or request.query_params.get("filename")), size)
+    return Upload(path, _safe_name(name or request.query_params.get("filename")), size, time.perf_counter() - t0)
 
 
 class _RawSink:

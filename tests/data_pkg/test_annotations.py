@@ -63,6 +63,27 @@ def test_kinetics_csv(tmp_path):
     assert [x.path for x in s] == [str(tmp_path / "v" / "abc_000010_000020.mp4")]
 
 
+def test_label_name_csv(tmp_path, caplog):
+    from actionrec.data.annotations import LeftOut
+
+    (tmp_path / "v").mkdir()
+    for n in ("a.mp4", "b.mp4", "c.mp4"):
+        (tmp_path / "v" / n).write_bytes(b"x")
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,label,notes\nv/a.mp4,Tai_Chi,x\nv/b.mp4,zumba\nv/c.mp4,knitting\nv/d.mp4,zumba\n")
+    left = LeftOut()
+    with caplog.at_level(logging.WARNING):
+        s, classes = load_samples("csv", root=str(tmp_path), annotations=str(csv), classes=["tai chi", "zumba"], left_out=left)
+    assert classes == ["tai chi", "zumba"] and [(x.path, x.label) for x in s] == [(str(tmp_path / "v/a.mp4"), 0),
+                                                                                  (str(tmp_path / "v/b.mp4"), 1)]
+    assert left.as_dict() == {"unknown_labels": {"knitting": 1}, "missing": ["v/d.mp4"]}
+    assert "'knitting' ×1" in caplog.text
+    s, classes = load_samples("csv", root=str(tmp_path), annotations=str(csv), check=False)  # no model: names of the file
+    assert classes == ["Tai_Chi", "knitting", "zumba"] and [x.label for x in s] == [0, 2, 1, 2]
+    with pytest.raises(AnnotationError, match=r"labels\.csv: no label is one of the 2 class names: 'zumba' ×2"):
+        load_samples("csv", root=str(tmp_path), annotations=str(csv), classes=["yoga", "tango"])
+
+
 def _tree(root, counts):
     for c, n in counts.items():
         (root / c).mkdir(parents=True)

@@ -49,7 +49,7 @@ def test_errors_name_the_argument_and_the_close_matches(tmp_path: Path) -> None:
         resolve_model("runs/best")
     with pytest.raises(UsageError, match="a directory"):
         resolve_model(tmp_path)
-    with pytest.raises(UsageError, match=r"did you mean 'i3d_kinetics400'\?.*actionrec models"):
+    with pytest.raises(UsageError, match=r"did you mean 'i3d_kinetics400'( or '\w+')*\?.*`actionrec weights list`"):
         resolve_model("i3d_kinetic400")
     with pytest.raises(UsageError, match="is not a model file, a known weight set or an architecture"):
         resolve_model("r2plus1d_18x9", allow_arch=True)

@@ -94,3 +94,43 @@ def test_token_guards_a_mounted_app_and_lets_cors_preflights_through(tiny_ckpt: 
                 assert r.status_code == 422 and "topk=50" in r.json()["error"]
 
     asyncio.run(run())
+
+
+def test_a_full_inference_queue_is_503_with_retry_after_and_jobs_are_off_by_default(tiny_ckpt: Path) -> None:
+    """``max_queue=1``: while one request waits for the model, the next (fully uploaded) one gets 503 at once."""
+    import threading
+
+    from actionrec.serve.adapter import ModelAdapter
+    from actionrec.serve.app import ServeSettings
+
+    adapter = ModelAdapter(tiny_ckpt, optimize=False, threads=1)
+    entered, release, forward = threading.Event(), threading.Event(), adapter.forward
+
+    def held(batch):  # noqa: ANN001, ANN202 - the warm-up passes; later forward passes wait for the test
+        if entered.is_set() or adapter_ready.is_set():
+            entered.set()
+            assert release.wait(30)
+        return forward(batch)
+
+    adapter_ready = threading.Event()
+    adapter.forward = held
+    app = create_app(adapter, settings=ServeSettings(max_queue=1))
+    body = (DATA / "short.mp4").read_bytes()
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=60) as c:
+                assert (await _wait_ready(c, "/readyz")).status_code == 200
+                adapter_ready.set()
+                first = asyncio.create_task(c.post("/v1/predict", content=body))
+                while not entered.is_set():
+                    await asyncio.sleep(0.05)
+                busy = await c.post("/v1/predict", content=body)
+                assert busy.status_code == 503 and "requests in progress" in busy.json()["error"]
+                assert busy.headers["retry-after"] == "1"
+                release.set()
+                assert (await first).status_code == 200
+                off = await c.get("/v1/jobs")
+                assert off.status_code == 404 and "state directory" in off.json()["error"]
+
+    asyncio.run(run())

@@ -120,3 +120,22 @@ def test_close_fails_waiting_requests() -> None:
     b.close()
     with pytest.raises(RuntimeError, match="stopped"):
         waiting.result(10)
+
+
+def test_background_work_only_fills_the_room_requests_leave() -> None:
+    """Job windows (background) wait behind requests' clips and are not bounded by the request queue."""
+    gate = threading.Event()
+    fwd = Recorder(gate)
+    b = DynamicBatcher(fwd, max_batch=4, max_wait_ms=0, max_queue=2)
+    try:
+        first = b.submit(clips(1, 0.0))  # taken at once, held at the gate
+        time.sleep(0.2)
+        background = b.submit(clips(5, 100.0), background=True)  # over max_queue: background is not refused
+        request = b.submit(clips(2, 200.0))  # arrives later, goes first
+        gate.set()
+        outs = [f.result(10) for f in (first, background, request)]
+    finally:
+        b.close()
+    assert fwd.sizes == [1, 4, 3]
+    assert outs[2][:, 1].tolist() == [4, 4]  # the request's 2 clips in the next batch, with 2 of the job's
+    assert outs[1][:, 0].tolist() == [100.0 + i for i in range(5)] and outs[1][:, 1].tolist() == [4, 4, 3, 3, 3]

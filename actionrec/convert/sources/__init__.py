@@ -8,5 +8,6 @@ from actionrec.convert.sources import (  # noqa: F401
     mindspore,
     mmaction2,
     piergiaj,
+    pytorchvideo,
     torchvision,
 )

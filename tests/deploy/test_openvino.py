@@ -1,0 +1,68 @@
+"""OpenVINO backends (the `openvino` extra): fp32 equal to PyTorch, int8 calibrated on real clips, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("openvino", reason="OpenVINO is the optional extra: pip install 'actionrec[openvino]'")
+
+from actionrec.checkpoint import save_model  # noqa: E402
+from actionrec.cli import main  # noqa: E402
+from actionrec.deploy.backends import BACKENDS, load_backend  # noqa: E402
+from actionrec.deploy.clips import collect_clips  # noqa: E402
+from actionrec.deploy.onnx_export import export_onnx  # noqa: E402
+from actionrec.runtime import Runtime  # noqa: E402
+from tests.deploy.conftest import tiny_model  # noqa: E402
+
+pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def model_and_clips() -> tuple[torch.nn.Module, torch.Tensor]:
+    model = tiny_model("r2plus1d_18", clip_len=8, size=32)
+    return model, collect_clips([DATA / "short.mp4", DATA / "xvid.avi"], model.meta, step=8)
+
+
+def test_openvino_fp32_matches_torch_from_a_model_and_from_an_onnx_file(tmp_path: Path, model_and_clips) -> None:
+    model, clips = model_and_clips
+    ref = load_backend(model, backend="torch", optimize=False)(clips)
+    ov = load_backend(model, backend="openvino", runtime=Runtime(threads=2))
+    assert ov.info["precision"] == "f32" and ov.backend == "openvino"
+    assert (ov(clips) - ref).abs().max().item() < 1e-4  # f32 inference precision: no bf16 on AMX/AVX-512-BF16 hosts
+    export_onnx(model, tmp_path / "m.onnx", example=clips[:1])
+    from_file = load_backend(tmp_path / "m.onnx", backend="openvino")
+    assert from_file.meta.arch == "r2plus1d_18" and (from_file(clips[:3]) - ref[:3]).abs().max().item() < 1e-4
+
+
+def test_openvino_int8_is_calibrated_on_real_clips_and_reports_agreement(model_and_clips) -> None:
+    if not BACKENDS.get("openvino-int8").is_available():
+        pytest.skip("NNCF is not installed (pip install 'actionrec[openvino]')")
+    model, clips = model_and_clips
+    q = load_backend(model, backend="openvino-int8", calib=clips)
+    info = q.info
+    assert "NNCF PTQ on 12 clips" in info["int8"] and len(info["int8"].split("['")[1].split("'")) >= 2  # the stem named
+    assert 0.0 <= info["top1_agreement"] <= 1.0 and info["heldout_top1_agreement"] is not None
+    assert 0 < info["max_abs_diff"] < 0.2  # int8 changes the logits, not wildly (measured ~0.05, as ORT's)
+    out = q(clips)
+    assert out.shape == (24, 5) and float(out.std(0).max()) > 0.02  # follows its input
+
+
+def test_predict_cli_with_the_openvino_backend(tmp_path: Path, model_and_clips, capsys: pytest.CaptureFixture) -> None:
+    model, _ = model_and_clips
+    save_model(model, tmp_path / "m.safetensors")
+    rows = {}
+    for backend in ("torch", "openvino"):
+        code = main(["predict", str(tmp_path / "m.safetensors"), str(DATA / "short.mp4"), "--backend", backend, "--json",
+                     "--no-optimize"])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        rows[backend] = json.loads(out.out.splitlines()[0])
+    assert [p["label"] for p in rows["openvino"]["predictions"]] == [p["label"] for p in rows["torch"]["predictions"]]
+    for a, b in zip(rows["openvino"]["predictions"], rows["torch"]["predictions"]):
+        assert a["score"] == pytest.approx(b["score"], abs=1e-4)
