@@ -74,7 +74,10 @@ def test_bench_onnx_source_and_bad_backend(tmp_path, ckpt):
     md = tmp_path / "b.md"
     assert main(["bench", str(onnx_path), "--batch-sizes", "1", "--min-calls", "1", "--min-time", "0", "-o", str(md)]) == 0
     rows = json.loads(md.with_suffix(".json").read_text())["rows"]
-    assert [r["backend"] for r in rows] == ["onnxruntime"]
+    from actionrec.deploy.backends import BACKENDS
+
+    runs_onnx = ["onnxruntime"] + (["openvino"] if BACKENDS.get("openvino").is_available() else [])  # fp32 ONNX runners
+    assert [r["backend"] for r in rows] == runs_onnx
     with pytest.raises(SystemExit) as e:
         main(["bench", str(ckpt), "--backends", "warp-drive", "-o", str(md)])
     assert e.value.code == 2
