@@ -16,8 +16,6 @@ import argparse
 import csv
 import json
 import logging
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,17 +30,9 @@ SUBSETS = [("all", ()), ("without DOUBT", ("DOUBT",)), ("without DOUBT, OVERLAY"
 
 log = logging.getLogger("bench_realclips")
 
+from bench_flow import host_cpu  # noqa: E402 - one reading of the host CPU for the benchmark scripts
 
-def host_cpu() -> str:
-    """``lscpu``'s model name (the runtime's reading of /proc/cpuinfo where lscpu is absent)."""
-    if shutil.which("lscpu"):
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.strip().lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    from actionrec.runtime import host_info
 
-    return host_info()["cpu"]
 
 
 def read_manifest(path: Path, clips_dir: Path) -> list[dict[str, Any]]:
