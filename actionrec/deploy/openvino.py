@@ -12,6 +12,7 @@ Optional: ``pip install actionrec[openvino]``. OpenVINO and NNCF are imported on
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import tempfile
@@ -62,6 +63,22 @@ class OpenVinoPredictor(Backend):
         return torch.from_numpy(np.array(out[self.compiled.outputs[0]], dtype=np.float32))
 
 
+@functools.cache
+def _core() -> Any:
+    """The process's one ``openvino.Core``, kept for the life of the process.
+
+    Each ``Core`` loads its own CPU plugin, and that plugin installs an alternate signal stack for the calling
+    thread when it is created and puts the previous one back when it is destroyed. Cores destroyed out of
+    creation order (two predictors freed first-in first-out) leave the thread pointing at a freed stack, and
+    the next signal handled there (a ``SIGCHLD`` from a finished subprocess, with PyTorch's DataLoader
+    handler installed) kills the process with SIGSEGV. One Core that never dies cannot be unwound out of
+    order (tests/deploy/test_openvino.py reproduces the crash in a subprocess).
+    """
+    import openvino as ov
+
+    return ov.Core()
+
+
 def _compile(model: Any, runtime: Runtime) -> Any:
     import openvino as ov
     import openvino.properties as props
@@ -69,7 +86,7 @@ def _compile(model: Any, runtime: Runtime) -> Any:
 
     config = {props.inference_num_threads: runtime.threads, hints.inference_precision: ov.Type.f32,
               hints.performance_mode: hints.PerformanceMode.LATENCY}
-    return ov.Core().compile_model(model, "CPU", config)
+    return _core().compile_model(model, "CPU", config)
 
 
 def _require(ok: bool, backend: str) -> None:
@@ -79,12 +96,10 @@ def _require(ok: bool, backend: str) -> None:
 
 def _read_model(src: ModelSource, workdir: Path, example: torch.Tensor | None) -> tuple[Any, dict[str, Any]]:
     """The source as an OpenVINO model, read from our ONNX file (exported first for a PyTorch model)."""
-    import openvino as ov
-
     from actionrec.deploy.loaders import exported_onnx
 
     path, info = exported_onnx(src, workdir, example)
-    return ov.Core().read_model(str(path)), {**info, "file": str(src.path) if src.kind == "onnx" else None}
+    return _core().read_model(str(path)), {**info, "file": str(src.path) if src.kind == "onnx" else None}
 
 
 def load_openvino(src: ModelSource, *, runtime: Runtime, example: torch.Tensor | None, **_: Any) -> Backend:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,35 @@ def test_predict_cli_with_the_openvino_backend(tmp_path: Path, model_and_clips, 
     assert [p["label"] for p in rows["openvino"]["predictions"]] == [p["label"] for p in rows["torch"]["predictions"]]
     for a, b in zip(rows["openvino"]["predictions"], rows["torch"]["predictions"]):
         assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+FREE_OUT_OF_ORDER = """
+import gc, signal, subprocess
+from pathlib import Path
+from actionrec.deploy.backends import load_backend
+from actionrec.deploy.clips import collect_clips
+from actionrec.runtime import Runtime
+from tests.deploy.conftest import tiny_model
+
+model = tiny_model("r2plus1d_18", clip_len=8, size=32)
+clips = collect_clips([Path("tests/data/short.mp4"), Path("tests/data/xvid.avi")], model.meta, step=8)
+first = load_backend(model, backend="openvino", runtime=Runtime(threads=1))
+second = load_backend(model, backend=BACKEND, runtime=Runtime(threads=1), calib=clips)
+del first; gc.collect()   # freed first-in first-out
+del second; gc.collect()
+signal.signal(signal.SIGCHLD, lambda *_: None)  # as PyTorch's DataLoader does in the main process
+subprocess.run(["true"], check=True)
+print("survived")
+"""
+
+
+def test_predictors_freed_out_of_order_leave_signal_handling_intact() -> None:
+    """Each OpenVINO Core's CPU plugin swaps the thread's alternate signal stack; predictors freed out of order
+    used to leave it pointing at freed memory, and the next SIGCHLD killed the process (SIGSEGV, exit -11).
+    The second predictor is int8 where NNCF is there, so that NNCF's own Cores are in the sequence too."""
+    backend = "openvino-int8" if BACKENDS.get("openvino-int8").is_available() else "openvino"
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", f"BACKEND = {backend!r}\n" + FREE_OUT_OF_ORDER], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "survived" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
