@@ -10,6 +10,7 @@ group              options                                                      
 runtime            ``--device --threads --precision``                                  every command that runs a model, prep flow, demo
 backend            ``--backend --no-optimize --calib``                                 predict, eval, stream, serve, bench
 preprocessing      ``--clip-len --stride --resize-short --crop``                       predict, stream, eval, bench
+engine             ``--engine --ray-address --ray-workers --cpus/gpus-per-worker``     predict, prep frames|flow
 =================  ==================================================================  ====================
 """
 
@@ -24,7 +25,7 @@ from actionrec.runtime import MAX_THREADS, PRECISIONS
 
 __all__ = [
     "int_arg", "float_arg", "span_arg", "add_runtime_args", "add_threads_arg", "runtime_from_args", "add_backend_args", "backend_kwargs",
-    "add_preprocess_args", "preprocess_overrides", "PREPROCESS_OPTIONS",
+    "add_preprocess_args", "preprocess_overrides", "PREPROCESS_OPTIONS", "add_engine_args", "engine_from_args",
 ]
 
 
@@ -170,3 +171,43 @@ def add_preprocess_args(p: argparse.ArgumentParser) -> None:
 def preprocess_overrides(args: argparse.Namespace) -> dict[str, int]:
     """The preprocessing fields the options set (for :meth:`~actionrec.meta.Preprocess.override`)."""
     return {field: getattr(args, opt) for opt, field in PREPROCESS_OPTIONS.items() if getattr(args, opt, None) is not None}
+
+
+# --- engine ----------------------------------------------------------------------------------
+ENGINE_OPTIONS = ("ray_address", "ray_workers", "cpus_per_worker", "gpus_per_worker")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and the Ray run's address and width (``pip install 'actionrec[ray]'``)."""
+    g = p.add_argument_group("engine (--engine ray: a Ray cluster, see docs/scale.md; pip install 'actionrec[ray]')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's processes (default); ray: tasks and actors on a Ray cluster")
+    g.add_argument("--ray-address", metavar="ADDRESS", default=None,
+                   help="auto (the cluster started on this machine with `ray start`), HOST:PORT or ray://HOST:PORT "
+                   "(default: $RAY_ADDRESS, else a local Ray for this run)")
+    g.add_argument("--ray-workers", metavar="N|MIN,MAX", default=None,
+                   help="model workers (actors), growing from MIN to MAX as work waits; prep: tasks in flight [1,2]")
+    g.add_argument("--cpus-per-worker", type=float_arg(positive=True), default=None, metavar="N",
+                   help="CPUs each worker reserves; a model worker runs that many threads [1]")
+    g.add_argument("--gpus-per-worker", type=float_arg(), default=None, metavar="N",
+                   help="GPUs each worker reserves (fractions share a GPU) [0]")
+
+
+def engine_from_args(args: argparse.Namespace) -> Any:
+    """``None`` for the local engine (a usage error if a Ray option was given), else the
+    :class:`~actionrec.distributed.RayOptions` of the options."""
+    from actionrec.distributed import cluster
+    from actionrec.errors import UsageError
+
+    given = [o for o in ENGINE_OPTIONS if getattr(args, o, None) is not None]
+    if getattr(args, "engine", "local") != "ray":
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} needs --engine ray")
+        return None
+    if not cluster.ray_available():
+        raise UsageError(f"--engine ray needs Ray Data: {cluster.INSTALL_HINT}")
+    if getattr(args, "shard", None):
+        raise UsageError("--shard splits work statically over launcher processes; --engine ray schedules the whole "
+                         "collection on the cluster: use one or the other")
+    return cluster.RayOptions(address=args.ray_address, workers=cluster.parse_workers(args.ray_workers or "1,2"),
+                      cpus_per_worker=args.cpus_per_worker or 1.0, gpus_per_worker=args.gpus_per_worker or 0.0)

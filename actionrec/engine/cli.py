@@ -11,8 +11,9 @@ from pathlib import Path
 from actionrec.data.formats import format_names
 from actionrec.errors import UsageError
 from actionrec.meta import LIMITS
-from actionrec.options import (add_backend_args, add_preprocess_args, add_runtime_args, add_threads_arg, backend_kwargs,
-                               float_arg, int_arg, preprocess_overrides, runtime_from_args, span_arg)
+from actionrec.options import (add_backend_args, add_engine_args, add_preprocess_args, add_runtime_args, add_threads_arg,
+                               backend_kwargs, engine_from_args, float_arg, int_arg, preprocess_overrides,
+                               runtime_from_args, span_arg)
 
 MAX_CLIPS = LIMITS["clips"]
 
@@ -77,6 +78,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     add_backend_args(p)
     add_runtime_args(p)
     add_preprocess_args(p)
+    add_engine_args(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("stream", help="predictions over time on a long video or a camera (index, e.g. 0)")
@@ -234,6 +236,11 @@ def _predict(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.list_file:
         raise UsageError("give at least one INPUT (video, folder or glob) or --list FILE")
+    ray_options = engine_from_args(args)
+    if ray_options is not None:
+        from actionrec.engine.ray_predict import check_ray_args
+
+        check_ray_args(args)
     shard = parse_shard(args.shard)
     if args.out:
         check_video_output(args.out)
@@ -248,6 +255,10 @@ def _predict(args: argparse.Namespace) -> int:
     if not videos:
         raise UsageError("no videos found in " + ", ".join(args.inputs + ([args.list_file] if args.list_file else [])))
     params = check_segment_args(args, single=single)
+    if ray_options is not None:
+        from actionrec.engine.ray_predict import predict_with_ray
+
+        return predict_with_ray(args, videos, output_path if args.output else None, ray_options, params=params)
     if params is not None:
         return predict_segments(_predictor(args, num_crops=args.crops, batch_size=args.batch_size), videos, params, args,
                                 single=single, output_path=output_path if args.output else None)

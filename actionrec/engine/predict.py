@@ -201,15 +201,24 @@ class PredictionFile:
             cells += [p["label"], p["score"]]
         return [cells + [d.get("clips", 0), d.get("duration", 0.0), int(d.get("truncated", False)), d.get("error", "")]]
 
-    def write(self, item: Prediction) -> None:
-        """Append one video's row(s) in one write, flushed and synced."""
-        d = self.row(item)
+    def write(self, item: Prediction) -> bool:
+        """Append one video's row(s) in one write, flushed and synced; see :meth:`write_row`."""
+        return self.write_row(self.row(item))
+
+    def write_row(self, d: dict) -> bool:
+        """Append the row(s) of one :meth:`row` dict; a video already in the file is not written again
+        (False): an engine that retries lost work may hand a video over twice."""
+        if d["video"] in self.done:
+            log.warning("%s: %s is already in the file; not written twice", self.path, d["video"])
+            return False
         if self.kind == ".jsonl":
             self._append(json.dumps(d, ensure_ascii=False) + "\n")
-            return
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(self.csv_rows(d))
-        self._append(buf.getvalue())
+        else:
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(self.csv_rows(d))
+            self._append(buf.getvalue())
+        self.done.add(d["video"])
+        return True
 
     def close(self) -> None:
         self._f.close()

@@ -31,7 +31,7 @@ from actionrec.errors import ActionrecError, UsageError
 from actionrec.meta import ModelMeta
 from actionrec.runtime import Runtime, available_cores, resolve_runtime, worker_init
 
-__all__ = ["Predictor", "Prediction", "ModelOutputError", "MAX_BATCH", "MAX_WORKERS", "default_workers"]
+__all__ = ["Predictor", "Prediction", "ModelOutputError", "DecodeFailure", "load_clips", "MAX_BATCH", "MAX_WORKERS", "default_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -223,16 +223,22 @@ class Predictor:
         """
         from torch.utils.data import DataLoader
 
-        topk = self.check_topk(topk)
         workers = default_workers() if workers is None else _bounded("workers", workers, 0, MAX_WORKERS)
-        batch = self.batch_size if batch_size is None else _bounded("batch_size", batch_size, 1, MAX_BATCH)
         paths = [str(v) for v in videos]
         if not paths:
             return
         loader = DataLoader(_DecodeSet(paths, self.pipeline), batch_size=None, num_workers=min(workers, len(paths)),
                             collate_fn=_identity, worker_init_fn=worker_init, prefetch_factor=2 if workers else None)
+        yield from self.predict_decoded(loader, topk=topk, batch_size=batch_size)
+
+    def predict_decoded(self, items: Iterable[VideoClips | DecodeFailure], *, topk: int = 5,
+                        batch_size: int | None = None) -> Iterator[Prediction]:
+        """Predictions for videos already decoded by :func:`load_clips` (elsewhere: worker processes, Ray
+        tasks), in their order; views of consecutive videos share batches of ``batch_size``."""
+        topk = self.check_topk(topk)
+        batch = self.batch_size if batch_size is None else _bounded("batch_size", batch_size, 1, MAX_BATCH)
         run = _BatchRun(self, batch, topk)
-        for item in loader:
+        for item in items:
             run.add(item)
             yield from run.ready()
         run.flush()
@@ -244,13 +250,28 @@ def _identity(x: Any) -> Any:
 
 
 @dataclass
-class _Failed:
+class DecodeFailure:
+    """A video :func:`load_clips` could not read: its path and the one-line reason (naming the path)."""
+
     path: str
     error: str
 
 
+def load_clips(pipeline: ClipPipeline, path: str) -> VideoClips | DecodeFailure:
+    """The :class:`VideoClips` of ``path`` (``extra["decode_s"]`` timed), or a :class:`DecodeFailure` saying why not."""
+    t0 = time.perf_counter()
+    try:
+        clips = pipeline.load(path)
+    except VIDEO_ERRORS as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return DecodeFailure(path, msg if path in msg else f"{path}: {msg}")
+    clips.path = path  # as given (relative stays relative): the key of resumable outputs
+    clips.extra["decode_s"] = time.perf_counter() - t0
+    return clips
+
+
 class _DecodeSet(torch.utils.data.Dataset):
-    """Item ``i``: the :class:`VideoClips` of ``paths[i]``, or :class:`_Failed` naming why it could not be read."""
+    """Item ``i``: :func:`load_clips` of ``paths[i]``."""
 
     def __init__(self, paths: list[str], pipeline: ClipPipeline) -> None:
         self.paths, self.pipeline = paths, pipeline
@@ -258,16 +279,8 @@ class _DecodeSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> VideoClips | _Failed:
-        t0 = time.perf_counter()
-        try:
-            clips = self.pipeline.load(self.paths[i])
-        except VIDEO_ERRORS as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return _Failed(self.paths[i], msg if self.paths[i] in msg else f"{self.paths[i]}: {msg}")
-        clips.path = self.paths[i]  # as given (relative stays relative): the key of resumable outputs
-        clips.extra["decode_s"] = time.perf_counter() - t0
-        return clips
+    def __getitem__(self, i: int) -> VideoClips | DecodeFailure:
+        return load_clips(self.pipeline, self.paths[i])
 
 
 class _BatchRun:
@@ -280,8 +293,8 @@ class _BatchRun:
         self.buffered = 0
         self.out: list[Prediction] = []
 
-    def add(self, item: VideoClips | _Failed) -> None:
-        entry = [item, [], 0 if isinstance(item, _Failed) else len(item.tensor), 0.0]
+    def add(self, item: VideoClips | DecodeFailure) -> None:
+        entry = [item, [], 0 if isinstance(item, DecodeFailure) else len(item.tensor), 0.0]
         self.pending.append(entry)
         if entry[2]:
             self.views.append((entry, item.tensor))
@@ -319,7 +332,7 @@ class _BatchRun:
     def _release(self) -> None:
         while self.pending and self.pending[0][2] == 0:
             item, parts, _, forward_s = self.pending.popleft()
-            if isinstance(item, _Failed):
+            if isinstance(item, DecodeFailure):
                 self.out.append(Prediction(video=item.path, error=item.error))
                 continue
             pred = self.p.postprocess(torch.cat(parts), item, topk=self.topk)

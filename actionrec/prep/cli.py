@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from actionrec.data.formats import list_kinds
-from actionrec.options import add_runtime_args
+from actionrec.errors import UsageError
+from actionrec.options import add_engine_args, add_runtime_args, engine_from_args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -27,6 +28,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--short-side", type=int, default=256, help="resize the short side to this (0: keep) [256]")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality [95]")
     _common(p)
+    add_engine_args(p)
     p.set_defaults(func=_frames)
 
     from actionrec.data.flow import FLOW_ALGORITHMS  # torch-free: the registry's names and summaries only
@@ -53,6 +55,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001
     p.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), default="medium")
     p.add_argument("--chunk", type=int, default=8, help="frame pairs per task of a frame folder [8]")
     _common(p)
+    add_engine_args(p)
     p.set_defaults(func=_flow)
 
     p = ps.add_parser("lists", help="annotation lists (mmaction2 lists, classes.txt, optional 3D-ResNets JSON)",
@@ -88,11 +91,19 @@ def _finish(report, what: str) -> int:  # noqa: ANN001
     return 1 if report.failed else 0
 
 
+def _engine(args: argparse.Namespace):  # noqa: ANN202 - RayOptions | None
+    """The Ray options of ``--engine ray`` (None: local); ``--workers`` is the local engine's."""
+    ray = engine_from_args(args)
+    if ray is not None and args.workers is not None:
+        raise UsageError("--workers is the local engine's; with --engine ray use --ray-workers")
+    return ray
+
+
 def _frames(args: argparse.Namespace) -> int:
     from actionrec.prep.frames import extract_all
 
     rep = extract_all(args.src, args.dst, short_side=args.short_side or None, quality=args.quality,
-                      workers=args.workers, shard=args.shard, progress=not args.no_progress)
+                      workers=args.workers, shard=args.shard, progress=not args.no_progress, ray=_engine(args))
     return _finish(rep, "frames")
 
 
@@ -102,7 +113,8 @@ def _flow(args: argparse.Namespace) -> int:
     rep = flow_all(args.frames, args.dst, algo=args.algo, short_side=args.short_side, bound=args.bound,
                    quality=args.quality, tvl1_scales=args.tvl1_scales, tvl1_warps=args.tvl1_warps,
                    dis_preset=args.dis_preset, workers=args.workers, shard=args.shard, chunk=args.chunk,
-                   device=args.device, threads=args.threads, batch_size=args.batch_size, progress=not args.no_progress)
+                   device=args.device, threads=args.threads, batch_size=args.batch_size, progress=not args.no_progress,
+                   ray=_engine(args))
     return _finish(rep, f"flow ({args.algo})")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actionrec.distributed.cluster import RayOptions
 from actionrec.errors import UsageError
 from actionrec.prep.common import (FLOW_LAYOUT, PrepOutputError, check_consecutive, check_distinct, check_int, check_positive,
                                    check_workers, pool_init, find_files, find_frame_dirs, locked_output,
@@ -143,7 +144,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
              bound: float = 20.0, quality: int = 95, tvl1_scales: int | None = None, tvl1_warps: int | None = None,
              dis_preset: str = "medium", workers: int | None = None, shard: str | None = None, chunk: int = 8,
              device: str | None = None, threads: int | None = None, batch_size: int = 16,
-             progress: bool = True) -> PrepReport:
+             progress: bool = True, ray: RayOptions | None = None) -> PrepReport:
     """Flow for every frame folder under ``frames`` (see :func:`find_flow_sources`) or, when there is
     none, every video under it, into ``dst``.
 
@@ -152,6 +153,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     images; on a GPU this process computes (torch using ``threads`` threads, default the available
     cores), on the CPU ``workers`` single-threaded processes share each batch. The others run in
     ``workers`` single-threaded processes over chunks of ``chunk`` pairs.
+    ``ray``: the chunks as Ray tasks on a cluster instead (the OpenCV algorithms; see :mod:`actionrec.distributed.tasks`).
     Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
     from actionrec.data.flow import FLOW_ALGORITHMS
@@ -170,6 +172,9 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
     workers = check_workers(workers)
     check_distinct(frames, dst, "frames")
     batched = FLOW_ALGORITHMS.get(algo).batched
+    if ray is not None and batched:
+        raise UsageError(f"--engine ray runs the chunked algorithms ({', '.join(n for n, a in FLOW_ALGORITHMS.items() if not a.batched)}); "
+                         f"{algo} batches frame pairs in one process per GPU: use --shard for it")
     opts = {"algo": algo, "short_side": short_side, "bound": float(bound), "quality": quality,
             "tvl1_scales": tvl1_scales, "tvl1_warps": tvl1_warps, "dis_preset": dis_preset,
             "device": _flow_device(device) if batched else _cpu_only(device, algo)}
@@ -184,7 +189,7 @@ def flow_all(frames: str | Path, dst: str | Path, *, algo: str = "tvl1", short_s
         log.warning("%s: %d source(s), none of them in shard %d/%d: nothing to do here", frames, len(every), *shard_)
     with locked_output(dst, purpose="actionrec prep flow", shard=shard_):
         sweep_temps(dst, [dst / rel for rel, _ in sources], everything=shard_[1] == 1)
-        return _flow_locked(frames, dst, sources, opts, workers, chunk, batch_size, progress)
+        return _flow_locked(frames, dst, sources, opts, workers, chunk, batch_size, progress, ray)
 
 
 def _plan(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, chunk: int,
@@ -226,7 +231,7 @@ def _plan(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts:
 
 
 def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]], opts: dict, workers: int,
-                 chunk: int, batch_size: int, progress: bool) -> PrepReport:
+                 chunk: int, batch_size: int, progress: bool, ray: RayOptions | None = None) -> PrepReport:
     from tqdm import tqdm
 
     algo = opts["algo"]
@@ -262,7 +267,7 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
             report.done.append(key)
 
     try:
-        with _computer(opts, workers, len(tasks), total_pairs) as run:  # worker processes first, then this process's threads
+        with _computer(opts, workers, len(tasks), total_pairs, ray) as run:  # worker processes first, then this process's threads
             bar = tqdm(total=total_pairs, desc=f"flow {algo}", unit="pair", disable=not progress or not tasks)
             for r in run(tasks, batch_size, workers):
                 record(r)
@@ -275,8 +280,8 @@ def _flow_locked(frames: Path, dst: Path, sources: list[tuple[Path, str | None]]
 
 
 @contextlib.contextmanager
-def _computer(opts: dict, workers: int, n_tasks: int,
-              n_pairs: int | None) -> Iterator[Callable[[list, int, int], Iterator[tuple]]]:
+def _computer(opts: dict, workers: int, n_tasks: int, n_pairs: int | None,
+              ray: RayOptions | None = None) -> Iterator[Callable[[list, int, int], Iterator[tuple]]]:
     """``run(tasks, batch_size, workers)`` → (key, pairs done, error) per task, for the algorithm of ``opts``:
     batched ones through :mod:`actionrec.prep.flow_batched`, the others chunk by chunk in a pool of
     single-threaded processes (or in this process, made single-threaded, for one worker or one task)."""
@@ -284,6 +289,12 @@ def _computer(opts: dict, workers: int, n_tasks: int,
 
     if n_tasks == 0:
         yield lambda *_: iter(())
+    elif ray is not None:
+        from actionrec.distributed.cluster import connect
+        from actionrec.distributed.tasks import map_unordered
+
+        with connect(ray):
+            yield lambda tasks, *_: map_unordered(flow_chunk, tasks, ray)
     elif FLOW_ALGORITHMS.get(opts["algo"]).batched:
         from actionrec.prep.flow_batched import batch_computer, run_batched
 

@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actionrec.distributed.cluster import RayOptions
 from actionrec.errors import UsageError
 from actionrec.prep.common import (FRAMES_LAYOUT, PrepOutputError, check_distinct, check_int, check_workers,
                                    pool_init, find_collisions, find_files, locked_output, needs_work, parse_shard, publish_dir,
@@ -80,8 +81,9 @@ def _job(args: tuple) -> tuple[str, int | None, str | None]:
 
 
 def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 256, quality: int = 95,
-                workers: int | None = None, shard: str | None = None, progress: bool = True) -> PrepReport:
-    """Extract frames of every video under ``src`` into ``dst`` (class subfolders kept).
+                workers: int | None = None, shard: str | None = None, progress: bool = True,
+                ray: RayOptions | None = None) -> PrepReport:
+    """Extract frames of every video under ``src`` into ``dst`` (class subfolders kept); ``ray``: as Ray tasks.
 
     Holds the output lock of ``dst`` throughout (:class:`~actionrec.errors.LockedError` if taken).
     """
@@ -120,16 +122,24 @@ def extract_all(src: str | Path, dst: str | Path, *, short_side: int | None = 25
             else:
                 report.skipped += 1
         log.info("frames: %d videos in this shard, %d to do", len(videos), len(jobs))
-        _run(jobs, _job, workers, report, "frames", progress)
+        _run(jobs, _job, workers, report, "frames", progress, ray)
     return report
 
 
-def _run(jobs: list, fn, workers: int, report: PrepReport, what: str, progress: bool) -> None:  # noqa: ANN001
+def _run(jobs: list, fn, workers: int, report: PrepReport, what: str, progress: bool,  # noqa: ANN001
+         ray: RayOptions | None = None) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc=what, unit="video", disable=not progress or not jobs)
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if ray is not None and jobs:
+            from actionrec.distributed.cluster import connect
+            from actionrec.distributed.tasks import map_unordered
+
+            with connect(ray):
+                for r in map_unordered(fn, jobs, ray):
+                    _record(report, r, bar)
+        elif workers <= 1 or len(jobs) <= 1:
             from actionrec.runtime import worker_init
 
             worker_init()  # this process decodes alone: one thread, as a pool worker would
