@@ -11,9 +11,10 @@ import pytest
 DATA = Path(__file__).parents[1] / "data"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
-    """The address of a head node and a second node (separate raylets), bounded to 1 CPU each."""
+    """The address of a head node and a second node (separate raylets), bounded to 1 CPU each; stopped after
+    the module, so that the rest of the suite does not share the machine with it."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, connect=False,
