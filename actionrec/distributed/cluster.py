@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +101,7 @@ def connect(options: RayOptions) -> Iterator[Any]:
         return
     address = options.address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {} if address else {"include_dashboard": False}  # a local Ray: no web server
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         ray.init(address=address, logging_level=logging.WARNING, **kwargs)
     except ConnectionError as e:
@@ -111,6 +114,10 @@ def connect(options: RayOptions) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():  # Ray leaves its own handlers installed: put the caller's back
+                if handler is not None:
+                    signal.signal(sig, handler)
 
 
 def check_fits(ray: Any, options: RayOptions) -> None:

@@ -166,15 +166,14 @@ class _Segment:
         self.params, self.topk = params, topk
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from actionrec.inference.predictor import VIDEO_ERRORS
+        from actionrec.inference.predictor import VIDEO_ERRORS, error_line
         from actionrec.inference.segments import segment_video
 
         video = str(row[VIDEO_COLUMN])
         try:
             result = segment_video(self.predictor, video, self.params, compact=True)
         except VIDEO_ERRORS as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            msg = msg if video in msg else f"{video}: {msg}"
+            msg = error_line(video, e)
             return {VIDEO_COLUMN: video, "error": msg, "result": json.dumps({"video": video, "error": msg}, ensure_ascii=False)}
         return {VIDEO_COLUMN: video, "error": "", "result": json.dumps(result.to_dict(topk=self.topk), ensure_ascii=False)}
 

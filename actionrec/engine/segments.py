@@ -115,7 +115,7 @@ def segment_collection(predictor: Any, videos: Sequence[str], output: SegmentFil
     or (``raise_errors``) stops the run."""
     from tqdm import tqdm
 
-    from actionrec.inference.predictor import VIDEO_ERRORS
+    from actionrec.inference.predictor import VIDEO_ERRORS, error_line
     from actionrec.inference.segments import segment_video
 
     todo = [v for v in videos if output is None or v not in output.done]
@@ -136,8 +136,7 @@ def segment_collection(predictor: Any, videos: Sequence[str], output: SegmentFil
             except VIDEO_ERRORS as e:
                 if raise_errors:
                     raise
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                item, errors = SegmentError(video, msg if video in msg else f"{video}: {msg}"), errors + 1
+                item, errors = SegmentError(video, error_line(video, e)), errors + 1
                 log.warning("%s", item.error)
             if output is not None:
                 output.write(item)

@@ -31,7 +31,7 @@ from actionrec.errors import ActionrecError, UsageError
 from actionrec.meta import ModelMeta
 from actionrec.runtime import Runtime, available_cores, resolve_runtime, worker_init
 
-__all__ = ["Predictor", "Prediction", "ModelOutputError", "DecodeFailure", "load_clips", "MAX_BATCH", "MAX_WORKERS", "default_workers"]
+__all__ = ["Predictor", "Prediction", "ModelOutputError", "DecodeFailure", "load_clips", "error_line", "MAX_BATCH", "MAX_WORKERS", "default_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -257,14 +257,19 @@ class DecodeFailure:
     error: str
 
 
+def error_line(path: str, e: BaseException) -> str:
+    """The one-line reason a video could not be read, naming ``path`` (the error rows of every engine)."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg if path in msg else f"{path}: {msg}"
+
+
 def load_clips(pipeline: ClipPipeline, path: str) -> VideoClips | DecodeFailure:
     """The :class:`VideoClips` of ``path`` (``extra["decode_s"]`` timed), or a :class:`DecodeFailure` saying why not."""
     t0 = time.perf_counter()
     try:
         clips = pipeline.load(path)
     except VIDEO_ERRORS as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return DecodeFailure(path, msg if path in msg else f"{path}: {msg}")
+        return DecodeFailure(path, error_line(path, e))
     clips.path = path  # as given (relative stays relative): the key of resumable outputs
     clips.extra["decode_s"] = time.perf_counter() - t0
     return clips

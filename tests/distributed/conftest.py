@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,20 +13,49 @@ import pytest
 DATA = Path(__file__).parents[1] / "data"
 
 
+def skip_without_ray() -> None:
+    """Skip unless the ray extra is installed, without importing Ray into the test process (see ray_cluster)."""
+    import importlib.util
+
+    for mod in ("ray", "pyarrow"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"{mod} is not installed: the Ray tests need the optional extra (pip install 'actionrec[ray]')",
+                        allow_module_level=True)
+
+
+CLUSTER = """
+import sys
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, connect=False,
+                  head_node_args={"num_cpus": 1, "include_dashboard": False, "object_store_memory": 200 * 2**20})
+cluster.add_node(num_cpus=1, object_store_memory=200 * 2**20)
+cluster.wait_for_nodes()
+print(cluster.address, flush=True)
+sys.stdin.read()  # until the test closes stdin
+cluster.shutdown()
+"""
+
+
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
     """The address of a head node and a second node (separate raylets), bounded to 1 CPU each; stopped after
-    the module, so that the rest of the suite does not share the machine with it."""
-    from ray.cluster_utils import Cluster
+    the module, so that the rest of the suite does not share the machine with it.
 
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False, "object_store_memory": 200 * 2**20})
-    cluster.add_node(num_cpus=1, object_store_memory=200 * 2**20)
-    cluster.wait_for_nodes()
+    The cluster is held by a helper process: Ray's node code installs a SIGTERM handler in the process that
+    starts it (and leaves it there), which forked multiprocessing workers of later tests would inherit, so that
+    ``Pool.terminate`` could no longer stop them."""
+    holder = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        yield cluster.address
+        address = holder.stdout.readline().strip()
+        if holder.poll() is not None or not address:
+            pytest.fail(f"the Ray cluster did not start (exit {holder.poll()})")
+        yield address
     finally:
-        cluster.shutdown()
+        holder.stdin.close()
+        try:
+            holder.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            holder.kill()
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from actionrec.cli import main
+from tests.distributed.conftest import skip_without_ray
 
-pytest.importorskip("ray", reason="Ray is the optional extra: pip install 'actionrec[ray]'")
-pytest.importorskip("pyarrow", reason="Ray Data needs pyarrow: pip install 'actionrec[ray]'")
+skip_without_ray()
 pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).parents[2]
