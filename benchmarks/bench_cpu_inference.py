@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         from actionrec.io import write_text_atomic
 
         write_text_atomic(args.json, json.dumps({
-            "args": vars(args), "gflop_per_clip": gflop, "peak_gflops": peak, "foreign_cores": foreign,
+            "args": vars(args), "gflop_per_clip": gflop, "inputs": {m: list(inputs[m].shape[1:]) for m in models}, "peak_gflops": peak, "foreign_cores": foreign,
             "times_s": {f"{a_}/{n}": ts for (a_, n), ts in times.items()}, "rows": rows, "notes": notes, "cpu": _cpu(),
             "first_prediction_s": first, "profiles": profiles, "targets": summary,
         }, indent=2))

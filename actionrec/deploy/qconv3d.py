@@ -18,6 +18,15 @@ residual-sum post-ops it has for 2-D. So, for our (N, C, T, H, W) networks:
    * ``conv3d → relu`` whose ReLU output is not quantised → left as it is (fp32), since Inductor
      would fuse the ReLU into a post-op oneDNN refuses for 3-D.
 
+   Two kinds of convolution are not quantised at all (:func:`stays_fp32`):
+
+   * depthwise (X3D's 3×3×3 ``conv_b``): oneDNN has no fast int8 3-D depthwise kernel; on an AVX2
+     host X3D-XS ran 7× *slower* than eager with them in int8, 1.9× faster with them in fp32 (and
+     in int8 they need a lowering of their swish: Inductor fuses it into a post-op oneDNN refuses
+     for 3-D);
+   * over one position (squeeze-excitation, the head's projection: input ``T·H·W`` = 1): nothing
+     to gain, and int8 error there goes straight into a gate or the logits.
+
    Freezing then folds the prepack into a constant, and Inductor lowers ``qconv_pointwise``
    itself. Readers of a u8 output that need fp32 get the dequantisation written as arithmetic,
    so Inductor's "qconv + dequantised add" fusion (a 2-D-only oneDNN post-op) does not match;
@@ -33,12 +42,24 @@ import torch
 import torch.fx
 from torch.fx.passes.shape_prop import ShapeProp
 
-__all__ = ["ConvCounts", "make_quantizer", "lower_conv3d"]
+__all__ = ["ConvCounts", "make_quantizer", "lower_conv3d", "stays_fp32"]
 
 _ops = torch.ops
 _ANNOTATION = "quantization_annotation"  # torchao's node.meta key
 _RELU = (_ops.aten.relu.default, _ops.aten.relu_.default)
 _ADD = (_ops.aten.add.Tensor, _ops.aten.add_.Tensor)
+
+
+def stays_fp32(conv: torch.fx.Node) -> bool:
+    """Whether a ``conv3d`` node is depthwise or reads one position (see the module docstring).
+
+    Uses torch.export's fake-tensor metadata (``meta["val"]``) of the input and the weight.
+    """
+    x, w = (getattr(a, "meta", {}).get("val") for a in conv.args[:2])
+    groups = conv.args[6] if len(conv.args) > 6 else 1
+    depthwise = w is not None and groups > 1 and int(w.shape[1]) == 1
+    one_position = x is not None and x.dim() == 5 and all(int(d) == 1 for d in x.shape[2:])
+    return depthwise or one_position
 
 
 @dataclass
@@ -67,6 +88,8 @@ def make_quantizer(xiq: Any, *, keep_fp32: tuple[str, ...] = ()) -> Any:
     """An ``X86InductorQuantizer`` (module ``xiq``) that also quantises Conv3d; ``keep_fp32`` module names stay fp32."""
 
     class Conv3dX86InductorQuantizer(xiq.X86InductorQuantizer):
+        kept_fp32 = 0  # convolutions left fp32 by the stays_fp32 rule at the last annotate (keep_fp32 not counted)
+
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             super().annotate(model)
             config = self.global_config
@@ -79,10 +102,14 @@ def make_quantizer(xiq: Any, *, keep_fp32: tuple[str, ...] = ()) -> Any:
                         output_qspec=out_spec, _annotated=True, _is_output_of_quantized_pattern=True)
 
             quantised = set()
+            self.kept_fp32 = 0
             for node in model.graph.nodes:
                 if node.target is not _ops.aten.conv3d.default or _ANNOTATION in node.meta:
                     continue
                 if any(f([node]) for f in skip):
+                    continue
+                if stays_fp32(node):
+                    self.kept_fp32 += 1
                     continue
                 self._annotate_conv_node_helper(node, False, config)
                 quantised.add(node)

@@ -309,7 +309,8 @@ def quantize_pt2e(
                          "so the package would not be int8; use the ONNX Runtime int8 export (--format onnx --int8)")
     allow_train_eval(qmodel)  # export_pt2 calls .eval(); exported graphs refuse it otherwise
     method = (f"PT2E x86-inductor s8/u8 per-channel, int8 convs {convs.int8}/{convs.int8 + convs.fp32}"
-              + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else ""))
+              + (f", fp32: {', '.join(keep_fp32)}" if keep_fp32 else "")
+              + (f"; {quantizer.kept_fp32} depthwise or one-position convs fp32" if quantizer.kept_fp32 else ""))
     result: list[QuantReport] = []
 
     def verify(pred: Callable[[torch.Tensor], torch.Tensor]) -> None:

@@ -21,7 +21,8 @@ from actionrec.deploy.onnx_export import export_onnx  # noqa: E402
 from actionrec.runtime import Runtime  # noqa: E402
 from tests.deploy.conftest import tiny_model  # noqa: E402
 
-pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+# Not marked `numerics`: .ci/run's AVX2 rerun switches ATen's and oneDNN's kernels, not OpenVINO's (as for the
+# ONNX Runtime tests).
 
 DATA = Path(__file__).parents[1] / "data"
 

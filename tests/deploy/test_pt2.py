@@ -20,6 +20,7 @@ from actionrec.deploy.onnx_export import ExportError
 from actionrec.deploy.backends import load_backend
 from actionrec.deploy.pt2 import cached_pt2_path, cpu_flags, cxx_compiler, export_pt2, find_cached_pt2, load_pt2, read_pt2_meta
 from actionrec.errors import UsageError
+from actionrec.models.x3d import SqueezeExcitation
 from tests.deploy.conftest import tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.numerics,
@@ -93,6 +94,8 @@ def test_predictor_backends_and_input_checks(exported):
         load_backend(out, backend="onnxruntime")
     with pytest.raises(UsageError, match="no pt2 package cached"):
         load_backend(ckpt, backend="pt2")
+    with pytest.raises(UsageError, match="is an fp32 package; run it with --backend pt2"):
+        load_backend(out, backend="pt2-int8")
 
 
 def test_predict_and_bench_load_the_package(exported, tmp_path, capsys):
@@ -200,24 +203,31 @@ def test_pt2e_int8_runs_every_conv3d_but_the_stem_as_onednn_int8(tmp_path):
     assert got.shape == ref.shape and float((got - ref).abs().max()) == pytest.approx(float((pred(clips)[:1] - ref).abs().max()), abs=1e-5)
 
 
-def test_lowered_conv3d_graph_matches_the_converted_graph():
-    """The rewrite into oneDNN int8 convolutions only changes rounding: far less than int8 itself changes the logits."""
+def _quantized_and_lowered(model: torch.nn.Module, *, size: int) -> tuple:
+    """PT2E with our quantiser (stem fp32), calibrated on one random batch, then :func:`lower_conv3d`.
+
+    Returns (quantiser, lowered graph, its ConvCounts, (input, fp32 logits, converted logits, lowered logits)).
+    """
     from actionrec.deploy.qconv3d import lower_conv3d, make_quantizer
     from actionrec.deploy.quantize import _torchao_pt2e
 
     prepare_pt2e, convert_pt2e, _, xiq = _torchao_pt2e()
-    model = tiny_model("r2plus1d_18", clip_len=4, size=32).eval()
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, 4, 32, 32, generator=gen)
+    x = torch.randn(2, 3, 4, size, size, generator=gen)
+    quantizer = make_quantizer(xiq, keep_fp32=(model.first_conv,))
     with torch.no_grad():
-        graph = torch.export.export(model, (x,)).module()
-        prepared = prepare_pt2e(graph, make_quantizer(xiq, keep_fp32=(model.first_conv,)))
-        prepared(torch.randn(2, 3, 4, 32, 32, generator=gen))
+        prepared = prepare_pt2e(torch.export.export(model, (x,)).module(), quantizer)
+        prepared(torch.randn(2, 3, 4, size, size, generator=gen))
         converted = convert_pt2e(prepared)
         before = converted(x)
         counts = lower_conv3d(converted, example=x)
-        after = converted(x)
-        fp32 = model(x)
+        return quantizer, converted, counts, (x, model(x), before, converted(x))
+
+
+def test_lowered_conv3d_graph_matches_the_converted_graph():
+    """The rewrite into oneDNN int8 convolutions only changes rounding: far less than int8 itself changes the logits."""
+    model = tiny_model("r2plus1d_18", clip_len=4, size=32).eval()
+    _, converted, counts, (x, fp32, before, after) = _quantized_and_lowered(model, size=32)
     n_conv = sum(isinstance(m, torch.nn.Conv3d) for m in model.modules())
     assert counts.fp32 == 1 and counts.int8_u8 == n_conv - 1  # every conv, residual ends included, writes u8
     assert not any(n.target is torch.ops.aten.conv3d.default and n.args[0].op != "placeholder" for n in converted.graph.nodes)
@@ -241,3 +251,25 @@ def test_pt2e_int8_refuses_when_no_convolution_would_be_int8(tmp_path):
     with pytest.raises(UsageError, match="none of the .* convolutions of r3d_18 can run in int8"):
         quantize_pt2e(model, out, clips=clips, max_calib=1, keep_fp32=convs)
     assert not out.exists()
+
+
+def test_x3d_lowering_keeps_depthwise_and_one_position_convs_fp32():
+    """X3D: depthwise 3×3×3 convs (no fast oneDNN int8 kernel) and the SE/head convs over one position stay fp32;
+    the rest (the 1×1×1 expansions and projections, the shortcuts) run in int8."""
+    from actionrec.factory import create_model
+    from tests.convert.seeded import seeded_array
+
+    model = create_model("x3d_xs", num_classes=5).eval()
+    model.load_state_dict({k: torch.from_numpy(seeded_array(k, tuple(v.shape), noise=True)) for k, v in model.state_dict().items()})
+    convs = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv3d)}
+    depthwise = [n for n, m in convs.items() if m.groups == m.in_channels > 1]
+    se = [n for n, m in model.named_modules() if isinstance(m, SqueezeExcitation)]
+    assert len(depthwise) == 1 + 26 and len(se) == 2 + 3 + 6 + 4  # stem + one per block; SE on every other block
+    kept = len(depthwise) + 2 * len(se) + 1  # + the head's 432→2048 projection, over one position at 64²
+    quantizer, converted, counts, (_, fp32, before, after) = _quantized_and_lowered(model, size=64)
+    assert quantizer.kept_fp32 == kept
+    assert counts.int8 == len(convs) - 1 - kept and counts.fp32 == 1 + kept
+    assert sum(n.target is torch.ops.aten.conv3d.default for n in converted.graph.nodes) == 1 + kept
+    lowering, int8, spread = float((after - before).abs().max()), float((after - fp32).abs().max()), float(fp32.std())
+    print(f"lowering changed the logits by {lowering:.2e}; int8 by {int8:.2e}; their spread {spread:.2e}")
+    assert 0 < int8 < 0.1 * spread and lowering < 0.1 * spread

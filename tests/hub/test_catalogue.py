@@ -92,3 +92,20 @@ def test_docs_table_is_the_catalogue() -> None:
     run = subprocess.run([sys.executable, "tools/weights_table.py"], capture_output=True, text=True, cwd=root)
     assert run.returncode == 0, run.stderr
     assert table == run.stdout
+
+
+def test_docs_model_cards_are_the_catalogue_and_the_recorded_benchmarks() -> None:
+    """docs/pretrained.md's model cards are ``tools/weights_table.py --cards benchmarks/results/cpu_inference*.json``:
+    one per weight set, its GFLOPs and parameters counted, its CPU figures from the committed benchmark run."""
+    root = Path(__file__).parents[2]
+    doc = (root / "docs" / "pretrained.md").read_text()
+    marker = "<!-- model cards: python tools/weights_table.py --cards benchmarks/results/cpu_inference*.json -->\n"
+    cards = doc.split(marker)[1].split("<!-- end of model cards -->")[0]
+    bench = sorted(str(p.relative_to(root)) for p in (root / "benchmarks" / "results").glob("cpu_inference*.json"))
+    assert bench, "no recorded benchmark run in benchmarks/results"
+    run = subprocess.run([sys.executable, "tools/weights_table.py", "--cards", *bench], capture_output=True, text=True, cwd=root)
+    assert run.returncode == 0, run.stderr
+    assert cards == run.stdout
+    from actionrec.models.registry import list_pretrained
+
+    assert [line.split("`")[1] for line in cards.splitlines() if line.startswith("### ")] == list_pretrained()

@@ -134,3 +134,34 @@ def test_a_full_inference_queue_is_503_with_retry_after_and_jobs_are_off_by_defa
                 assert off.status_code == 404 and "state directory" in off.json()["error"]
 
     asyncio.run(run())
+
+
+def test_x3d_is_served_as_predict_scores_it(tmp_path: Path) -> None:
+    """X3D-XS through the service (its own preprocessing, 4×160² at stride 12, from its metadata): the scores
+    of the command line's Predictor, and its input shape in /v1/model."""
+    import numpy as np
+    import torch
+
+    import actionrec
+    from tests.convert.seeded import seeded_array
+
+    model = actionrec.create_model("x3d_xs", num_classes=3)
+    model.load_state_dict({k: torch.from_numpy(seeded_array(k, tuple(v.shape), noise=True)) for k, v in model.state_dict().items()})
+    model.meta.class_names = ["one", "two", "three"]
+    ckpt = actionrec.save_model(model, tmp_path / "x3d_xs.safetensors")
+    want = actionrec.Predictor(ckpt, optimize=False, num_clips=2, threads=1).predict(DATA / "h264.mp4", topk=3).to_dict()
+    app = create_app(ckpt, threads=1)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+                assert (await _wait_ready(c, "/readyz")).status_code == 200
+                m = (await c.get("/v1/model")).json()
+                assert m["arch"] == "x3d_xs" and m["input_shape"] == [3, 4, 160, 160]
+                r = await c.post("/v1/predict", params={"topk": 3, "clips": 2}, content=(DATA / "h264.mp4").read_bytes())
+                assert r.status_code == 200, r.text
+                got = r.json()["predictions"]
+                assert [p["label"] for p in got] == [p["label"] for p in want["predictions"]]
+                np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in want["predictions"]], atol=1e-4)
+
+    asyncio.run(run())
