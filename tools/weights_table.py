@@ -69,6 +69,8 @@ def _speed(rows: list[dict], in_channels: int) -> str:
 
 
 def cards(bench: list[Path]) -> None:
+    import torch
+
     from actionrec.factory import create_model
     from actionrec.models.flops import count_flops
 
@@ -76,7 +78,8 @@ def cards(bench: list[Path]) -> None:
     print("Measured on: " + "; ".join(hosts) + ".\n" if hosts else "No CPU figures given.\n")
     for name in list_pretrained():
         w = get_pretrained(name)
-        model = create_model(w.arch, num_classes=400, **({"in_channels": 2} if "flow" in w.tag else {}))  # as converted
+        with torch.device("meta"):  # shapes only: no weights initialised
+            model = create_model(w.arch, num_classes=400, **({"in_channels": 2} if "flow" in w.tag else {}))  # as converted
         pre = model.meta.preprocess.override(arch=w.arch, warn=False, **w.preprocess)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         gflop = count_flops(model, (1, model.meta.in_channels, pre.clip_len, pre.crop_size, pre.crop_size)) / 1e9

@@ -12,7 +12,8 @@ from actionrec.checkpoint import CheckpointError, load_state_dict_checked
 from actionrec.convert import convert_checkpoint
 from actionrec.models.video_resnet import midplanes_2plus1d
 
-pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+# `numerics` (rerun by .ci/run with another host's kernels, AVX2) marks the tests that compare logits; the error
+# and CLI tests are not rerun.
 
 
 def _randomise_bn(model):
@@ -25,6 +26,7 @@ def _randomise_bn(model):
     return model.eval()
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("arch", ["r2plus1d_18", "r3d_18", "mc3_18"])
 def test_torchvision_pth_converts_with_arch_inferred(tmp_path, arch):
     ref = _randomise_bn(actionrec.create_model(arch))
@@ -60,6 +62,7 @@ def _gluoncv_r2plus1d_keys(layers):
     return keys | {"fc.weight": (400, 512), "fc.bias": (400,)}
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("layers,arch", [((2, 2, 2, 2), "r2plus1d_18"), ((3, 4, 6, 3), "r2plus1d_34")])
 def test_gluoncv_r2plus1d_converts(tmp_path, layers, arch):
     torch.manual_seed(0)
@@ -76,6 +79,7 @@ def test_gluoncv_r2plus1d_converts(tmp_path, layers, arch):
     assert torch.equal(ours["layer2.0.conv2.1.running_var"], sd["layer2.0.bn2.running_var"])
 
 
+@pytest.mark.numerics
 def test_piergiaj_i3d_converts_without_num_batches_tracked(tmp_path):
     ref = _randomise_bn(actionrec.create_model("i3d", in_channels=2))
     sd = {k: v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")}  # PyTorch 0.3 era

@@ -9,8 +9,7 @@ from actionrec.deploy.onnx_export import ExportError, export_onnx, ort_session, 
 from tests.deploy.conftest import tiny_model
 
 CASES = [
-    ("r2plus1d_18", 3, True),
-    ("r2plus1d_34", 3, True),
+    ("r2plus1d_18", 3, True),  # (R(2+1)D-34: the same blocks, deeper; not exported separately)
     ("r3d_18", 3, True),
     ("mc3_18", 3, True),
     ("i3d", 3, False),  # TF "SAME" padding makes the exporter fix T

@@ -12,7 +12,8 @@ from actionrec.deploy.backends import load_backend
 from actionrec.deploy.quantize import quantize_onnx, quantize_torch, stem_convs, top1_agreement
 from tests.deploy.conftest import tiny_model
 
-pytestmark = pytest.mark.numerics  # rerun by .ci/run with another host's kernels (AVX2)
+# `numerics` (rerun by .ci/run with another host's kernels, AVX2) marks the tests whose figures come from torch; the
+# ONNX Runtime int8 test is not rerun: those variables do not switch ONNX Runtime's kernels.
 
 DATA = __import__("pathlib").Path(__file__).parents[1] / "data"
 
@@ -24,6 +25,7 @@ def model_and_clips():
     return model, clips
 
 
+@pytest.mark.numerics
 def test_real_clips_are_preprocessed_like_meta_says(model_and_clips):
     model, clips = model_and_clips
     frames = open_video(DATA / "short.mp4").read_all()
@@ -68,6 +70,7 @@ def test_onnx_int8_is_calibrated_and_reports_agreement(tmp_path, model_and_clips
     assert float(qo.std(0).max()) > 0.02  # the int8 output still follows its input (not a constant)
 
 
+@pytest.mark.numerics
 def test_torch_int8(model_and_clips):
     model, clips = model_and_clips
     qmodel, report = quantize_torch(model, clips=clips, max_calib=4)
@@ -77,6 +80,7 @@ def test_torch_int8(model_and_clips):
     assert out.shape == (24, 5) and float(out.std(0).max()) > 0.02
 
 
+@pytest.mark.numerics
 def test_torch_int8_traces_i3d():
     """I3D's shape-dependent "SAME" padding stays an opaque call under FX, so I3D quantises too."""
     model = tiny_model("i3d", clip_len=16, size=64)
