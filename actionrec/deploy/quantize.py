@@ -271,7 +271,8 @@ def quantize_pt2e(
     before the file is published, and returned.
 
     Every Conv3d but those in ``keep_fp32`` runs as a oneDNN int8 convolution (torchao's quantiser
-    and Inductor stop at 2-D; :mod:`actionrec.deploy.qconv3d` adds 3-D). ``keep_fp32``: module
+    and Inductor stop at 2-D; :mod:`actionrec.deploy.qconv3d` adds 3-D), except depthwise ones and
+    those over one position (:func:`~actionrec.deploy.qconv3d.stays_fp32`: X3D's, measured). ``keep_fp32``: module
     names left in fp32; default: the stem convolution (``model.first_conv``), for the reason given
     in :func:`quantize_onnx`. Raises :class:`UsageError` (nothing written) if no convolution would
     run in int8.
