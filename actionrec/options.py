@@ -175,6 +175,9 @@ def preprocess_overrides(args: argparse.Namespace) -> dict[str, int]:
 
 # --- engine ----------------------------------------------------------------------------------
 ENGINE_OPTIONS = ("ray_address", "ray_workers", "cpus_per_worker", "gpus_per_worker")
+#: local-engine options and what to use instead under --engine ray
+LOCAL_ONLY = {"workers": "--ray-workers", "device": "--gpus-per-worker", "threads": "--cpus-per-worker",
+              "out": "the local engine (one video)", "subtitles": "the local engine (one video)"}
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -193,9 +196,10 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="GPUs each worker reserves (fractions share a GPU) [0]")
 
 
-def engine_from_args(args: argparse.Namespace) -> Any:
+def engine_from_args(args: argparse.Namespace, *, local_only: tuple[str, ...] = ()) -> Any:
     """``None`` for the local engine (a usage error if a Ray option was given), else the
-    :class:`~actionrec.distributed.RayOptions` of the options."""
+    :class:`~actionrec.distributed.RayOptions` of the options; ``local_only``: the command's options (keys of
+    :data:`LOCAL_ONLY`) that are a usage error with ``--engine ray``."""
     from actionrec.distributed import cluster
     from actionrec.errors import UsageError
 
@@ -204,10 +208,13 @@ def engine_from_args(args: argparse.Namespace) -> Any:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} needs --engine ray")
         return None
-    if not cluster.ray_available():
-        raise UsageError(f"--engine ray needs Ray Data: {cluster.INSTALL_HINT}")
+    for opt in local_only:
+        if getattr(args, opt, None) is not None:
+            raise UsageError(f"--{opt} is the local engine's; with --engine ray use {LOCAL_ONLY[opt]}")
+    cluster.check_installed()
     if getattr(args, "shard", None):
         raise UsageError("--shard splits work statically over launcher processes; --engine ray schedules the whole "
                          "collection on the cluster: use one or the other")
-    return cluster.RayOptions(address=args.ray_address, workers=cluster.parse_workers(args.ray_workers or "1,2"),
-                      cpus_per_worker=args.cpus_per_worker or 1.0, gpus_per_worker=args.gpus_per_worker or 0.0)
+    fields = {"address": args.ray_address, "cpus_per_worker": args.cpus_per_worker, "gpus_per_worker": args.gpus_per_worker,
+              "workers": cluster.parse_workers(args.ray_workers) if args.ray_workers is not None else None}
+    return cluster.RayOptions(**{k: v for k, v in fields.items() if v is not None})  # the rest: RayOptions' defaults

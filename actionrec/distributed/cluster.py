@@ -18,7 +18,7 @@ from typing import Any
 
 from actionrec.errors import UsageError
 
-__all__ = ["RayOptions", "require_ray", "ray_available", "connect", "check_fits", "parse_workers", "INSTALL_HINT"]
+__all__ = ["RayOptions", "check_installed", "require_ray", "ray_available", "connect", "check_fits", "parse_workers", "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,15 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None and importlib.util.find_spec("pyarrow") is not None
 
 
-def require_ray(what: str = "--engine ray") -> Any:
-    """The ``ray`` module, or a usage error saying how to install it."""
+def check_installed(what: str = "--engine ray") -> None:
+    """A usage error saying how to install Ray when it is not (without importing it)."""
     if not ray_available():
         raise UsageError(f"{what} needs Ray Data: {INSTALL_HINT}")
+
+
+def require_ray(what: str = "--engine ray") -> Any:
+    """The ``ray`` module, or a usage error saying how to install it."""
+    check_installed(what)
     import ray
     import ray.data  # noqa: F401 - the Data library, part of the extra
 

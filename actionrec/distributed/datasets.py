@@ -61,6 +61,20 @@ def _actors(ray: Any, options: RayOptions) -> Any:
     return ray.data.ActorPoolStrategy(min_size=lo, max_size=hi)
 
 
+def _setup(what: str, ds: Any, model: Any, options: RayOptions | None, topk: int) -> tuple[Any, RayOptions, Any, int]:
+    """(ray, options, the model's metadata, topk capped at its classes), after checking the cluster, ``ds`` and ``topk``."""
+    from actionrec.deploy.source import resolve_model
+
+    ray = require_ray(what)
+    options = options or RayOptions()
+    check_fits(ray, options)
+    _check_input(ds)
+    if not 1 <= topk <= 10_000:
+        raise UsageError(f"topk must be 1..10000, got {topk}")
+    meta = resolve_model(model).meta  # from the file's header: the driver loads no weights
+    return ray, options, meta, min(topk, meta.num_classes)
+
+
 # --- predict: decode in tasks, score in actors --------------------------------------------------
 class _Decode:
     """Ray task: a row's video → its clips (or why they could not be read), as plain columns."""
@@ -138,21 +152,14 @@ def predict_dataset(ds: Any, model: Any, *, topk: int = 5, options: RayOptions |
             :class:`~actionrec.inference.Predictor` (an int8 backend calibrates in each actor).
         videos_per_batch: decoded videos handed to an actor per call (their views share forward batches).
     """
-    ray = require_ray("predict_dataset")
-    options = options or RayOptions()
-    check_fits(ray, options)
-    _check_input(ds)
     from actionrec.data.pipeline import ClipPipeline
-    from actionrec.deploy.source import resolve_model
 
-    meta = resolve_model(model).meta  # from the file's header: the driver loads no weights
+    ray, options, meta, topk = _setup("predict_dataset", ds, model, options, topk)
     pipeline = ClipPipeline.from_meta(meta, num_clips=num_clips, num_crops=num_crops, **overrides)
-    if not 1 <= topk <= 10_000:
-        raise UsageError(f"topk must be 1..10000, got {topk}")
     kwargs = {"num_clips": num_clips, "num_crops": num_crops, "backend": backend, "optimize": optimize,
               "precision": precision, "calib": calib, "batch_size": batch_size, **overrides}
     decoded = ds.map(_Decode(pipeline), num_cpus=1)  # tasks: CPU-bound decoding scales with the cluster's CPUs
-    return decoded.map_batches(_Score, fn_constructor_args=(model, options, kwargs, min(topk, meta.num_classes)),
+    return decoded.map_batches(_Score, fn_constructor_args=(model, options, kwargs, topk),
                                batch_size=videos_per_batch, batch_format="numpy", compute=_actors(ray, options),
                                num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None)
 
@@ -183,17 +190,11 @@ def segment_dataset(ds: Any, model: Any, params: Any = None, *, topk: int = 5, o
                     calib: Any = None, batch_size: int | None = None, **overrides: int | None) -> Any:
     """Labelled time segments of every video of ``ds`` (a ``video`` column); ``params``: a
     :class:`~actionrec.inference.segments.SegmentParams` (default: the model's window). Rows: ``video``, ``error``, ``result``."""
-    ray = require_ray("segment_dataset")
-    options = options or RayOptions()
-    check_fits(ray, options)
-    _check_input(ds)
-    from actionrec.deploy.source import resolve_model
     from actionrec.inference.segments import SegmentParams
 
-    meta = resolve_model(model).meta
+    ray, options, _, topk = _setup("segment_dataset", ds, model, options, topk)
     kwargs = {"num_crops": num_crops, "backend": backend, "optimize": optimize, "precision": precision,
               "calib": calib, "batch_size": batch_size, **overrides}
-    return ds.map(_Segment, fn_constructor_args=(model, options, kwargs, params or SegmentParams(),
-                                                 min(topk, meta.num_classes)),
+    return ds.map(_Segment, fn_constructor_args=(model, options, kwargs, params or SegmentParams(), topk),
                   compute=_actors(ray, options), num_cpus=options.cpus_per_worker,
                   num_gpus=options.gpus_per_worker or None)

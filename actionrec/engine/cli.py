@@ -236,11 +236,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if not args.inputs and not args.list_file:
         raise UsageError("give at least one INPUT (video, folder or glob) or --list FILE")
-    ray_options = engine_from_args(args)
-    if ray_options is not None:
-        from actionrec.engine.ray_predict import check_ray_args
-
-        check_ray_args(args)
+    ray_options = engine_from_args(args, local_only=("workers", "device", "threads", "out", "subtitles"))
     shard = parse_shard(args.shard)
     if args.out:
         check_video_output(args.out)

@@ -19,23 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from actionrec.distributed.cluster import RayOptions, connect
-from actionrec.errors import UsageError
 
-__all__ = ["check_ray_args", "predict_with_ray"]
+__all__ = ["predict_with_ray"]
 
 log = logging.getLogger(__name__)
-
-#: local-engine options and what to use instead under --engine ray
-_LOCAL_ONLY = {"workers": "--ray-workers", "device": "--gpus-per-worker", "threads": "--cpus-per-worker",
-               "out": "the local engine (one video)", "subtitles": "the local engine (one video)"}
-
-
-def check_ray_args(args: argparse.Namespace) -> None:
-    """Usage errors for options that mean something else (or nothing) under ``--engine ray``."""
-    for opt, instead in _LOCAL_ONLY.items():
-        if getattr(args, opt, None) is not None:
-            raise UsageError(f"--{opt} is the local engine's; with --engine ray use {instead}")
-
 
 def predict_with_ray(args: argparse.Namespace, videos: Sequence[str], output_path: Path | None, options: RayOptions,
                      *, params: Any = None) -> int:

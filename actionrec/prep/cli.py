@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from actionrec.data.formats import list_kinds
-from actionrec.errors import UsageError
 from actionrec.options import add_engine_args, add_runtime_args, engine_from_args
 
 
@@ -93,10 +92,7 @@ def _finish(report, what: str) -> int:  # noqa: ANN001
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202 - RayOptions | None
     """The Ray options of ``--engine ray`` (None: local); ``--workers`` is the local engine's."""
-    ray = engine_from_args(args)
-    if ray is not None and args.workers is not None:
-        raise UsageError("--workers is the local engine's; with --engine ray use --ray-workers")
-    return ray
+    return engine_from_args(args, local_only=("workers",))
 
 
 def _frames(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ def test_engine_options_are_checked_before_any_work(tmp_path: Path, capsys: pyte
                           (["--engine", "ray", "--threads", "2"], "--cpus-per-worker")):
         assert main(["predict", "m.safetensors", VIDEO, *args]) == 2
         assert message in capsys.readouterr().err
+    assert main(["prep", "frames", "in", "out", "--engine", "ray", "--workers", "2"]) == 2
+    assert "--workers is the local engine's; with --engine ray use --ray-workers" in capsys.readouterr().err
 
 
 def test_without_the_extra_the_option_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
